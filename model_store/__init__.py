@@ -1,0 +1,57 @@
+"""What the service (``app``) and the training code (``training``) share.
+
+Station readers, the spectrogram pipeline, labels, the model definition, and the checkpoint format
+with a registry of stored models. Neither ``app`` nor ``training`` is imported from here.
+"""
+
+from pathlib import Path
+
+from .checkpoint import LoadedModel, Manifest, load_checkpoint, read_manifest, save_checkpoint
+from .errors import (
+    CheckpointError,
+    CorruptFileError,
+    InvalidImageError,
+    ModelNotFoundError,
+    ModelStoreError,
+    ReadError,
+    UnknownFormatError,
+    UnsupportedSamplingError,
+)
+from .formats import read_series, supported_formats
+from .labels import AZIMUTH_CLASSES, MAGNITUDE_CLASSES, NORMAL, TASKS
+from .model import ModelConfig, PrecursorNet, create_model
+from .registry import ModelRegistry
+from .series import StationSeries
+from .spectrogram import InputSpec
+
+#: The store that ships with the package (the committed default model lives here).
+PACKAGED_STORE = Path(__file__).resolve().parent / "models"
+
+__all__ = [
+    "AZIMUTH_CLASSES",
+    "MAGNITUDE_CLASSES",
+    "NORMAL",
+    "PACKAGED_STORE",
+    "TASKS",
+    "CheckpointError",
+    "CorruptFileError",
+    "InputSpec",
+    "InvalidImageError",
+    "LoadedModel",
+    "Manifest",
+    "ModelConfig",
+    "ModelNotFoundError",
+    "ModelRegistry",
+    "ModelStoreError",
+    "PrecursorNet",
+    "ReadError",
+    "StationSeries",
+    "UnknownFormatError",
+    "UnsupportedSamplingError",
+    "create_model",
+    "load_checkpoint",
+    "read_manifest",
+    "read_series",
+    "save_checkpoint",
+    "supported_formats",
+]

@@ -1,0 +1,113 @@
+"""Model construction, checkpoint round trips and refusal of damaged stores."""
+
+import json
+
+import pytest
+import torch
+
+from model_store import CheckpointError, InputSpec, ModelNotFoundError, ModelRegistry, create_model
+from model_store.checkpoint import MANIFEST_FILE, WEIGHTS_FILE
+
+BACKBONE = "convnext_atto"  # smallest ConvNeXt; tests never use big models
+PROVENANCE = {"trained_on": "untrained", "description": "test fixture"}
+
+
+@pytest.fixture(scope="module")
+def tiny_model():
+    torch.manual_seed(0)
+    return create_model(BACKBONE, head_hidden=32).eval()
+
+
+def test_model_outputs_logits_per_task_and_exposes_the_feature_map(tiny_model):
+    x = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        out = tiny_model(x)
+        feats = tiny_model.forward_features(x)
+    assert out["magnitude"].shape == (2, 4) and out["azimuth"].shape == (2, 9)
+    assert feats.ndim == 4 and feats.shape[0] == 2
+    with torch.no_grad():
+        torch.testing.assert_close(tiny_model.forward_heads(feats)["azimuth"], out["azimuth"])
+
+
+def test_round_trip_gives_identical_logits(tmp_path, tiny_model):
+    reg = ModelRegistry(tmp_path)
+    spec = InputSpec(image_height=64, image_width=64)
+    m = reg.save(tiny_model, "tiny", input_spec=spec, provenance=PROVENANCE, metrics={"acc": 0.5})
+    assert m.ref == "tiny:1"
+    loaded = reg.load("tiny")
+    x = torch.randn(3, 3, 64, 64)
+    with torch.no_grad():
+        a, b = tiny_model(x), loaded.model(x)
+    for task in a:
+        assert torch.equal(a[task], b[task])
+    assert loaded.manifest.input_spec == spec
+    assert loaded.manifest.metrics == {"acc": 0.5}
+    assert loaded.manifest.trained_on == "untrained"
+    assert loaded.manifest.labels["azimuth"][-1] == "Normal"
+
+
+def test_versions_default_and_resolution(tmp_path, tiny_model):
+    reg = ModelRegistry(tmp_path)
+    with pytest.raises(ModelNotFoundError, match="no models"):
+        reg.resolve()
+    for _ in range(2):
+        reg.save(tiny_model, "a", input_spec=InputSpec(), provenance=PROVENANCE)
+    assert reg.versions("a") == ["1", "2"]
+    assert reg.resolve().name == "2"
+    assert reg.resolve("a:1").name == "1"
+    reg.save(tiny_model, "b", input_spec=InputSpec(), provenance=PROVENANCE)
+    with pytest.raises(ModelNotFoundError, match="several"):
+        reg.resolve()
+    reg.set_default("b:1")
+    assert reg.resolve().parent.name == "b"
+    with pytest.raises(ModelNotFoundError, match="no version '9'"):
+        reg.resolve("a:9")
+    assert {m.ref for m in reg.list_models()} == {"a:1", "a:2", "b:1"}
+
+
+def test_existing_checkpoint_is_never_overwritten(tmp_path, tiny_model):
+    reg = ModelRegistry(tmp_path)
+    reg.save(tiny_model, "a", version="1", input_spec=InputSpec(), provenance=PROVENANCE)
+    with pytest.raises(CheckpointError, match="never overwritten"):
+        reg.save(tiny_model, "a", version="1", input_spec=InputSpec(), provenance=PROVENANCE)
+    assert not [p for p in (tmp_path / "a").iterdir() if p.name.startswith(".")]
+
+
+def test_tampered_weights_are_refused(tmp_path, tiny_model):
+    reg = ModelRegistry(tmp_path)
+    reg.save(tiny_model, "a", input_spec=InputSpec(), provenance=PROVENANCE)
+    weights = tmp_path / "a" / "1" / WEIGHTS_FILE
+    data = bytearray(weights.read_bytes())
+    data[-10] ^= 0xFF
+    weights.write_bytes(bytes(data))
+    with pytest.raises(CheckpointError, match="does not match its manifest"):
+        reg.load("a")
+
+
+def test_damaged_manifest_is_refused(tmp_path, tiny_model):
+    reg = ModelRegistry(tmp_path)
+    reg.save(tiny_model, "a", input_spec=InputSpec(), provenance=PROVENANCE)
+    manifest = tmp_path / "a" / "1" / MANIFEST_FILE
+    manifest.write_text(manifest.read_text()[:100])
+    with pytest.raises(CheckpointError, match="not readable JSON"):
+        reg.load("a")
+    d = {"format_version": 1, "name": "a"}
+    manifest.write_text(json.dumps(d))
+    with pytest.raises(CheckpointError, match="incomplete"):
+        reg.load("a")
+
+
+def test_weights_that_do_not_fit_the_architecture_are_refused(tmp_path, tiny_model):
+    reg = ModelRegistry(tmp_path)
+    reg.save(tiny_model, "a", input_spec=InputSpec(), provenance=PROVENANCE)
+    manifest = tmp_path / "a" / "1" / MANIFEST_FILE
+    d = json.loads(manifest.read_text())
+    d["architecture"]["head_hidden"] = 64
+    manifest.write_text(json.dumps(d))
+    with pytest.raises(CheckpointError, match="do not fit"):
+        reg.load("a")
+
+
+def test_provenance_must_say_what_the_model_was_trained_on(tmp_path, tiny_model):
+    with pytest.raises(CheckpointError, match="trained_on"):
+        ModelRegistry(tmp_path).save(tiny_model, "a", input_spec=InputSpec(), provenance={})

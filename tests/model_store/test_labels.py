@@ -1,0 +1,50 @@
+import pytest
+
+from model_store.labels import (
+    AZIMUTH_CLASSES,
+    angular_difference_deg,
+    azimuth_class,
+    bearing_deg,
+    distance_km,
+    magnitude_class,
+)
+from model_store.stations import get_station, load_stations
+
+
+@pytest.mark.parametrize(
+    "m, label", [(7.5, "Large"), (6.0, "Large"), (5.99, "Medium"), (5.0, "Medium"), (4.0, "Moderate"), (3.9, None)]
+)
+def test_magnitude_classes(m, label):
+    assert magnitude_class(m) == label
+
+
+@pytest.mark.parametrize(
+    "bearing, label",
+    [(0, "N"), (22.4, "N"), (22.5, "NE"), (90, "E"), (135, "SE"), (180, "S"), (225, "SW"), (270, "W"),
+     (315, "NW"), (337.4, "NW"), (337.5, "N"), (359.9, "N"), (-45, "NW"), (720, "N")],
+)
+def test_azimuth_sectors_are_centred_on_compass_points(bearing, label):
+    assert azimuth_class(bearing) == label
+
+
+def test_geometry_on_known_cases():
+    # one degree of longitude on the equator, due east
+    assert distance_km(0, 0, 0, 1) == pytest.approx(111.195, abs=0.01)
+    assert bearing_deg(0, 0, 0, 1) == pytest.approx(90.0)
+    assert bearing_deg(0, 0, 1, 0) == pytest.approx(0.0)
+    assert bearing_deg(0, 0, -1, -1) == pytest.approx(225.0, abs=0.01)
+    assert angular_difference_deg(350, 10) == pytest.approx(20)
+
+
+def test_lut_to_the_2023_01_09_tanimbar_m7_5():
+    lut = get_station("lut")
+    # BMKG catalogue: 2023-01-09 17:47 UTC, M7.5, -7.37, 130.23 (Tanimbar)
+    d = distance_km(lut.latitude, lut.longitude, -7.37, 130.23)
+    assert d == pytest.approx(1523, abs=5)  # data README: "1,520 km away"
+    assert azimuth_class(bearing_deg(lut.latitude, lut.longitude, -7.37, 130.23)) == "E"
+
+
+def test_station_table_is_packaged():
+    stations = load_stations()
+    assert len(stations) == 24 and "LUT" in stations
+    assert AZIMUTH_CLASSES[-1] == "Normal"
