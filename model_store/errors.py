@@ -31,6 +31,14 @@ class InvalidImageError(ModelStoreError):
     """An uploaded spectrogram image is not a usable PNG."""
 
 
+class NotPngError(InvalidImageError):
+    """The upload is not a PNG at all."""
+
+
+class ImageTooLargeError(InvalidImageError):
+    """The PNG decodes to more pixels than accepted (decompression-bomb guard)."""
+
+
 class CheckpointError(ModelStoreError):
     """A stored model is missing, damaged, or does not match its manifest."""
 

@@ -23,7 +23,7 @@ import numpy as np
 from PIL import Image
 from scipy import signal
 
-from .errors import InvalidImageError, UnsupportedSamplingError
+from .errors import ImageTooLargeError, InvalidImageError, NotPngError, UnsupportedSamplingError
 from .series import CHANNELS, StationSeries
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -269,9 +269,22 @@ def normalize(image: np.ndarray, spec: InputSpec) -> np.ndarray:
 
 
 # ---------------------------------------------------------------- PNG
+def _to_uint8(image: np.ndarray) -> np.ndarray:
+    return np.rint(np.clip(image, 0.0, 1.0) * 255.0).astype(np.uint8)
+
+
+def quantize(image: np.ndarray) -> np.ndarray:
+    """The image exactly as it reads back from its PNG (8-bit levels), as float32 in [0, 1].
+
+    Training reads PNGs and the service predicts on quantised images, so a spectrogram PNG returned
+    by ``/analyze`` and posted to ``/predict`` gives the same input, bit for bit.
+    """
+    return _to_uint8(image).astype(np.float32) / 255.0
+
+
 def image_to_png(image: np.ndarray) -> bytes:
     """(3, H, W) float image in [0, 1] -> 8-bit RGB PNG bytes (deterministic)."""
-    u8 = np.rint(np.clip(image, 0.0, 1.0) * 255.0).astype(np.uint8)
+    u8 = _to_uint8(image)
     buf = io.BytesIO()
     Image.fromarray(np.moveaxis(u8, 0, -1), mode="RGB").save(buf, format="PNG", optimize=False)
     return buf.getvalue()
@@ -287,21 +300,21 @@ class DecodedImage:
 def png_to_image(data: bytes, spec: InputSpec) -> DecodedImage:
     """Decode an RGB(A)/grey PNG into the spec's image; refuse non-PNG, damaged or oversized input."""
     if not data.startswith(PNG_MAGIC):
-        raise InvalidImageError("not a PNG file (missing PNG signature)")
+        raise NotPngError("not a PNG file (missing PNG signature); upload a PNG spectrogram")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(io.BytesIO(data), formats=["PNG"]) as img:
                 width, height = img.size
                 if width * height > MAX_PNG_PIXELS:
-                    raise InvalidImageError(
+                    raise ImageTooLargeError(
                         f"PNG is {width}x{height} pixels; at most {MAX_PNG_PIXELS} pixels are accepted"
                     )
                 rgb = img.convert("RGB")
     except InvalidImageError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise InvalidImageError(f"PNG refused as a decompression bomb: {exc}") from exc
+        raise ImageTooLargeError(f"PNG refused as a decompression bomb: {exc}") from exc
     except (OSError, SyntaxError, ValueError) as exc:
         raise InvalidImageError(f"PNG could not be decoded: {exc}") from exc
     planes = np.moveaxis(np.asarray(rgb, dtype=np.float32) / 255.0, -1, 0)

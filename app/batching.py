@@ -1,0 +1,108 @@
+"""Dynamic micro-batching: requests queue single images; one worker thread runs them in batches.
+
+All model work goes through one thread, so concurrent requests never oversubscribe the CPU or touch
+the model at the same time (Grad-CAM included), and images arriving together share a forward pass.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from .engine import BatchResult, ExplainRequest, InferenceEngine, Prediction
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class _Item:
+    image: np.ndarray
+    explain: ExplainRequest | None
+    future: asyncio.Future
+
+
+class Batcher:
+    def __init__(
+        self,
+        engine: InferenceEngine,
+        max_batch: int,
+        wait_s: float,
+        on_batch: Callable[[BatchResult, int], None] | None = None,
+    ) -> None:
+        self.engine = engine
+        self.max_batch = max_batch
+        self.wait_s = wait_s
+        self.on_batch = on_batch
+        self._queue: asyncio.Queue[_Item] = asyncio.Queue()
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="inference")
+        self._task: asyncio.Task | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._worker(), name="batcher")
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+        self._executor.shutdown(wait=True, cancel_futures=True)
+
+    async def submit(self, images: np.ndarray, explain: list[ExplainRequest | None]) -> list[Prediction]:
+        """Predict each image of ``images`` (N, C, H, W), normalised model inputs."""
+        loop = asyncio.get_running_loop()
+        items = [_Item(img, exp, loop.create_future()) for img, exp in zip(images, explain)]
+        for item in items:
+            self._queue.put_nowait(item)
+        return list(await asyncio.gather(*(item.future for item in items)))
+
+    def run_sync(self, images: np.ndarray, explain: list[ExplainRequest | None]) -> BatchResult:
+        """Run directly on the inference thread's model (used for warm-up before serving)."""
+        return self.engine.run(images, explain)
+
+    async def _collect(self) -> list[_Item]:
+        batch = [await self._queue.get()]
+        deadline = time.monotonic() + self.wait_s
+        while len(batch) < self.max_batch:
+            try:
+                batch.append(self._queue.get_nowait())
+                continue
+            except asyncio.QueueEmpty:
+                pass
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            try:
+                batch.append(await asyncio.wait_for(self._queue.get(), remaining))
+            except asyncio.TimeoutError:
+                break
+        return [item for item in batch if not item.future.cancelled()]
+
+    async def _worker(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            batch = await self._collect()
+            if not batch:
+                continue
+            images = np.stack([item.image for item in batch])
+            explain = [item.explain for item in batch]
+            try:
+                result = await loop.run_in_executor(self._executor, self.engine.run, images, explain)
+            except Exception as exc:  # surfaced to every waiting request, then logged once
+                logger.exception("inference failed for a batch of %d", len(batch))
+                for item in batch:
+                    if not item.future.done():
+                        item.future.set_exception(exc)
+                continue
+            if self.on_batch:
+                self.on_batch(result, len(batch))
+            for item, pred in zip(batch, result.predictions):
+                if not item.future.done():
+                    item.future.set_result(pred)

@@ -1,0 +1,37 @@
+"""Dependencies as ``Annotated`` aliases for the routers."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from .errors import ServiceError
+from .metrics import Metrics
+from .settings import Settings
+from .state import ModelState
+
+
+def get_settings(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+def get_metrics(request: Request) -> Metrics:
+    return request.app.state.metrics
+
+
+def get_model_state(request: Request) -> ModelState:
+    return request.app.state.model
+
+
+def get_ready_model(request: Request) -> ModelState:
+    state: ModelState = request.app.state.model
+    if not state.ready:
+        raise ServiceError(503, f"model not ready: {state.reason}")
+    return state
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+MetricsDep = Annotated[Metrics, Depends(get_metrics)]
+ModelStateDep = Annotated[ModelState, Depends(get_model_state)]
+ReadyModelDep = Annotated[ModelState, Depends(get_ready_model)]

@@ -1,0 +1,144 @@
+"""POST /analyze: raw station data in, a timeline of per-window predictions out.
+
+The windows and spectrograms are built with the served model's InputSpec, exactly as training built
+them, and predicted on the 8-bit image a PNG would hold, so a returned spectrogram PNG posted to
+/predict gives the same probabilities.
+"""
+
+from __future__ import annotations
+
+import io
+import uuid
+from collections import Counter
+from dataclasses import dataclass
+from typing import Annotated
+
+import numpy as np
+from fastapi import APIRouter, File, Form, UploadFile
+from starlette.concurrency import run_in_threadpool
+
+from model_store import InputSpec, StationSeries, read_series
+from model_store.spectrogram import Window, conform_sampling, cut_windows, image_to_png, normalize, quantize, window_to_image
+from model_store.stations import get_station
+
+from ..deps import MetricsDep, ReadyModelDep, SettingsDep
+from ..errors import ServiceError
+from ..explain import b64
+from ..presenters import explain_request, explanations, model_ref, precursor_probability, task_outputs
+from ..schemas import AnalyzeResponse, AnalyzeSummary, StationInfo, WindowResult
+
+router = APIRouter(tags=["analyze"])
+
+
+@dataclass
+class _Prepared:
+    series: StationSeries
+    resampled: bool
+    windows: list[Window]
+    images: list[np.ndarray | None]
+
+
+def _read(data: bytes, filename: str | None, fmt: str | None) -> StationSeries:
+    source = io.BytesIO(data)
+    source.name = filename or "upload"
+    return read_series(source, format=fmt or None)
+
+
+def _prepare(series: StationSeries, spec: InputSpec, hop_s: float, max_windows: int) -> _Prepared:
+    conformed = conform_sampling(series, spec)
+    span_s = conformed.n_samples * spec.sample_interval_s
+    if span_s < spec.window_s:
+        raise ServiceError(
+            422,
+            f"the record covers {span_s / 3600:.2f} h; the model needs windows of {spec.window_s / 3600:g} h",
+        )
+    n_windows = int((span_s - spec.window_s) // hop_s) + 1
+    if n_windows > max_windows:
+        raise ServiceError(
+            422, f"{n_windows} windows at a {hop_s / 3600:g} h hop exceed the limit of {max_windows}; "
+            "use a larger hop_hours or a shorter file",
+        )
+    windows = cut_windows(conformed, spec, hop_s=hop_s)
+    images = [None if w.data is None else quantize(window_to_image(w.data, spec)) for w in windows]
+    return _Prepared(conformed, conformed is not series, windows, images)
+
+
+def _station_info(series: StationSeries, override: str | None) -> StationInfo:
+    code = (override or series.station or "").strip().upper()
+    known = get_station(code) if code else None
+    if known:
+        return StationInfo(code=code, name=known.name, latitude=known.latitude, longitude=known.longitude)
+    return StationInfo(code=code or "unknown", latitude=series.latitude, longitude=series.longitude)
+
+
+@router.post("/analyze", response_model=AnalyzeResponse, response_model_exclude_none=True)
+async def analyze(
+    state: ReadyModelDep,
+    metrics: MetricsDep,
+    settings: SettingsDep,
+    file: Annotated[UploadFile, File(description="FRG-604RC day file (.gz ok), IAGA-2002 or CSV")],
+    format: Annotated[str | None, Form(description="frg604rc, iaga2002 or csv; detected if omitted")] = None,  # noqa: A002
+    station: Annotated[str | None, Form(description="station code, overriding the file's")] = None,
+    hop_hours: Annotated[float | None, Form(gt=0, le=24, description="hop between windows (default: the model's)")] = None,
+    explain: Annotated[bool, Form(description="add Grad-CAM maps for every analysed window")] = False,
+    include_spectrograms: Annotated[bool, Form(description="return each window's spectrogram PNG")] = False,
+) -> AnalyzeResponse:
+    loaded = state.loaded
+    spec, labels = loaded.input_spec, loaded.manifest.labels
+    hop_s = hop_hours * 3600 if hop_hours else float(spec.hop_s)
+    data = await file.read()
+    with metrics.timed("decode"):
+        series = await run_in_threadpool(_read, data, file.filename, format)
+    with metrics.timed("preprocess"):
+        prepared = await run_in_threadpool(_prepare, series, spec, hop_s, settings.max_analyze_windows)
+
+    valid = [i for i, img in enumerate(prepared.images) if img is not None]
+    preds = {}
+    if valid:
+        x = np.stack([normalize(prepared.images[i], spec) for i in valid])
+        request = explain_request(labels) if explain else None
+        preds = dict(zip(valid, await state.batcher.submit(x, [request] * len(valid))))
+
+    def build_windows() -> list[WindowResult]:
+        results = []
+        for i, w in enumerate(prepared.windows):
+            r = WindowResult(
+                index=i, start=w.start, end=w.end, valid_fraction=round(w.valid_fraction, 6),
+                longest_gap_s=w.longest_gap_s, skipped_reason=w.skipped_reason,
+            )
+            if i in preds:
+                r.outputs = task_outputs(preds[i], labels)
+                r.precursor_probability = precursor_probability(preds[i], labels)
+                if include_spectrograms:
+                    r.spectrogram_png_base64 = b64(image_to_png(prepared.images[i]))
+                if explain:
+                    r.explanation = explanations(preds[i], labels, prepared.images[i])
+            results.append(r)
+        return results
+
+    windows = await run_in_threadpool(build_windows)
+    analysed = [w for w in windows if w.outputs is not None]
+    best = max(analysed, key=lambda w: w.precursor_probability, default=None)
+    summary = AnalyzeSummary(
+        windows_total=len(windows),
+        windows_analyzed=len(analysed),
+        windows_skipped=len(windows) - len(analysed),
+        max_precursor_probability=best.precursor_probability if best else None,
+        max_precursor_window=best.index if best else None,
+        magnitude_labels=dict(Counter(w.outputs["magnitude"].label for w in analysed)),
+        azimuth_labels=dict(Counter(w.outputs["azimuth"].label for w in analysed)),
+    )
+    return AnalyzeResponse(
+        id=str(uuid.uuid4()),
+        model=model_ref(loaded.manifest),
+        station=_station_info(series, station),
+        source_format=series.source_format,
+        start=series.start,
+        end=series.end,
+        sampling_interval_s=series.sampling_interval_s,
+        resampled_to_s=spec.sample_interval_s if prepared.resampled else None,
+        window_hours=spec.window_s / 3600,
+        hop_hours=hop_s / 3600,
+        windows=windows,
+        summary=summary,
+    )

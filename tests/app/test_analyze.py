@@ -1,0 +1,109 @@
+import base64
+import gzip
+
+import pytest
+
+from model_store.formats import frg604rc
+
+from .conftest import make_client, png_file, probs_close, wait_ready
+
+
+def _upload(data: bytes, name: str = "S230101.LUT.gz"):
+    return {"file": (name, data, "application/octet-stream")}
+
+
+def test_real_day_gives_a_four_window_timeline(client, lut_bytes):
+    r = client.post("/analyze", files=_upload(lut_bytes))
+    assert r.status_code == 200
+    body = r.json()
+    assert body["station"] == {"code": "LUT", "name": "Lombok Utara", "latitude": -8.21959, "longitude": 116.407}
+    assert body["source_format"] == "frg604rc"
+    assert (body["start"], body["end"]) == ("2023-01-01T00:00:00Z", "2023-01-02T00:00:00Z")
+    assert body["sampling_interval_s"] == 1.0 and body["window_hours"] == 6.0 and body["hop_hours"] == 6.0
+    windows = body["windows"]
+    assert [w["start"][11:16] for w in windows] == ["00:00", "06:00", "12:00", "18:00"]
+    assert windows[3]["valid_fraction"] == pytest.approx(1 - 60 / 21600, abs=1e-6)
+    assert windows[3]["longest_gap_s"] == 60
+    assert all("skipped_reason" not in w and "outputs" in w for w in windows)
+    s = body["summary"]
+    assert (s["windows_total"], s["windows_analyzed"], s["windows_skipped"]) == (4, 4, 0)
+    assert s["max_precursor_probability"] == max(w["precursor_probability"] for w in windows)
+    assert sum(s["magnitude_labels"].values()) == 4
+
+
+def test_returned_spectrograms_predict_the_same_on_predict(client, lut_bytes):
+    body = client.post("/analyze", files=_upload(lut_bytes), data={"include_spectrograms": "true"}).json()
+    for w in body["windows"]:
+        png = base64.b64decode(w["spectrogram_png_base64"])
+        single = client.post("/predict", files=png_file(png)).json()
+        assert probs_close(single["outputs"], w["outputs"], atol=1e-4)
+        assert single["precursor_probability"] == pytest.approx(w["precursor_probability"], abs=1e-4)
+
+
+def test_explain_per_window(client, lut_bytes):
+    body = client.post("/analyze", files=_upload(lut_bytes), data={"explain": "true"}).json()
+    assert all(w["explanation"]["magnitude"]["map_shape"] == [7, 7] for w in body["windows"])
+
+
+def test_hop_hours_and_gappy_windows(client, lut_bytes):
+    raw = gzip.decompress(lut_bytes)
+    # drop the blocks for 06:00-07:00: that window cannot be interpolated honestly
+    gappy = raw[: 36 * frg604rc.BLOCK_BYTES] + raw[42 * frg604rc.BLOCK_BYTES :]
+    body = client.post("/analyze", files=_upload(gappy, "S230101.LUT"), data={"hop_hours": "3"}).json()
+    windows = body["windows"]
+    assert len(windows) == 7 and body["hop_hours"] == 3.0
+    skipped = {w["index"]: w["skipped_reason"] for w in windows if "skipped_reason" in w}
+    assert set(skipped) == {1, 2}  # 03:00-09:00 and 06:00-12:00 hold the hour-long gap
+    assert all("only 83.3% of samples present" in reason for reason in skipped.values())
+    assert all("outputs" not in windows[i] for i in skipped)
+    assert body["summary"]["windows_skipped"] == 2
+
+
+@pytest.mark.parametrize(
+    "name, status, message",
+    [
+        ("bou20141101vmin.min", 422, "sampled every 60 s"),
+        ("BOU20200101vsec.sec", 422, "covers 0.25 h"),
+        ("bou_20200101_10min.csv", 422, "covers 0.17 h"),
+    ],
+)
+def test_real_files_the_model_cannot_use_get_422(client, data_dir, name, status, message):
+    r = client.post("/analyze", files=_upload((data_dir / name).read_bytes(), name))
+    assert r.status_code == status
+    assert message in r.json()["error"]
+
+
+def test_unknown_format_is_415_naming_supported_formats(client):
+    r = client.post("/analyze", files=_upload(b"\x00\x01 definitely not station data", "x.bin"))
+    assert r.status_code == 415
+    for name in ("frg604rc", "iaga2002", "csv"):
+        assert name in r.json()["error"]
+
+
+def test_damaged_file_is_422_saying_what_and_where(client, lut_bytes):
+    raw = gzip.decompress(lut_bytes)
+    r = client.post("/analyze", files=_upload(raw[:50_000], "S230101.LUT"))
+    assert r.status_code == 422 and "truncated: block 5" in r.json()["error"]
+    r = client.post("/analyze", files=_upload(lut_bytes), data={"format": "iaga2002"})
+    assert r.status_code == 422
+
+
+def test_bad_parameters_are_400(client, lut_bytes):
+    for data in ({"hop_hours": "0"}, {"hop_hours": "-1"}, {"hop_hours": "abc"}, {"include_spectrograms": "maybe"}):
+        r = client.post("/analyze", files=_upload(lut_bytes), data=data)
+        assert r.status_code == 400, data
+        assert "error" in r.json()
+    r = client.post("/analyze", files=_upload(lut_bytes), data={"format": "sac"})
+    assert r.status_code == 415 and "unknown format 'sac'" in r.json()["error"]
+
+
+def test_window_limit_is_enforced(store, lut_bytes):
+    with make_client(model_store=store, max_analyze_windows=3) as c:
+        wait_ready(c)
+        r = c.post("/analyze", files=_upload(lut_bytes))
+        assert r.status_code == 422 and "exceed the limit of 3" in r.json()["error"]
+
+
+def test_station_override_for_files_without_one(client, lut_bytes):
+    body = client.post("/analyze", files=_upload(lut_bytes), data={"station": "gto"}).json()
+    assert body["station"]["code"] == "GTO" and body["station"]["name"] == "Gorontalo"

@@ -1,0 +1,76 @@
+"""Upload limits, parallel Grad-CAM requests, and memory over repeated calls."""
+
+from concurrent.futures import ThreadPoolExecutor
+
+from .conftest import make_client, png_file, wait_ready
+
+
+def test_upload_over_the_limit_is_413(store, lut_bytes):
+    with make_client(model_store=store, max_upload_mb=0.1) as c:
+        wait_ready(c)
+        r = c.post("/analyze", files={"file": ("S230101.LUT.gz", lut_bytes, "application/octet-stream")})
+        assert r.status_code == 413 and "0.1 MB upload limit" in r.json()["error"]
+
+
+def test_limit_is_enforced_while_streaming_without_content_length(store, lut_bytes):
+    boundary = "limit-test-boundary"
+    body = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="S230101.LUT.gz"\r\n'
+        "Content-Type: application/octet-stream\r\n\r\n"
+    ).encode() + lut_bytes + f"\r\n--{boundary}--\r\n".encode()
+
+    def chunks():  # a generator body is sent chunked, with no Content-Length to trust
+        for i in range(0, len(body), 16_384):
+            yield body[i : i + 16_384]
+
+    with make_client(model_store=store, max_upload_mb=0.1) as c:
+        wait_ready(c)
+        r = c.post("/analyze", content=chunks(), headers={"content-type": f"multipart/form-data; boundary={boundary}"})
+        assert r.status_code == 413 and "upload limit" in r.json()["error"]
+
+
+def test_parallel_explain_requests_match_sequential_ones(client, lut_png):
+    pngs = []
+    from PIL import Image
+    import io
+
+    for k in range(6):  # six different images
+        img = Image.open(io.BytesIO(lut_png)).rotate(0, translate=(k * 7, 0))
+        buf = io.BytesIO()
+        img.save(buf, format="PNG")
+        pngs.append(buf.getvalue())
+
+    def call(png):
+        r = client.post("/predict", files=png_file(png), data={"explain": "true"})
+        assert r.status_code == 200
+        body = r.json()
+        return body["outputs"], {t: e["map"] for t, e in body["explanation"].items()}
+
+    sequential = [call(p) for p in pngs]
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        parallel = list(pool.map(call, pngs * 2))
+    for i, (outputs, maps) in enumerate(parallel):
+        ref_outputs, ref_maps = sequential[i % len(pngs)]
+        for task in ref_outputs:
+            for cls, p in ref_outputs[task]["probabilities"].items():
+                assert abs(outputs[task]["probabilities"][cls] - p) < 1e-5
+            flat, ref_flat = sum(maps[task], []), sum(ref_maps[task], [])
+            assert max(abs(a - b) for a, b in zip(flat, ref_flat)) <= 1e-4 * max(1.0, max(ref_flat))
+
+
+def _rss_mb() -> float:
+    with open("/proc/self/statm") as fh:
+        pages = int(fh.read().split()[1])
+    import os
+
+    return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def test_memory_does_not_grow_over_repeated_explain_calls(client, lut_png):
+    for _ in range(10):  # warm up allocator caches
+        client.post("/predict", files=png_file(lut_png), data={"explain": "true"})
+    before = _rss_mb()
+    for _ in range(50):
+        assert client.post("/predict", files=png_file(lut_png), data={"explain": "true"}).status_code == 200
+    growth = _rss_mb() - before
+    assert growth < 30, f"resident memory grew by {growth:.1f} MB over 50 explain calls"
