@@ -1,0 +1,75 @@
+"""Labelling on hand-computed geometries, Normal matching, and the real LUT day."""
+
+from datetime import datetime, timedelta, timezone
+
+import numpy as np
+
+from training.catalog import Event, KpSeries
+from training.labels import EVENT, EXCLUDED, NORMAL_KIND, Labeller, LabelRule, select_normals
+
+T0 = datetime(2023, 3, 1, tzinfo=timezone.utc)
+STATION = ("LUT", -8.21959, 116.407)
+RULE = LabelRule()  # R = (M - 4.5) * 40 km: M6 -> 60 km
+
+
+def _north(km: float) -> tuple[float, float]:
+    return STATION[1] + km / 111.195, STATION[2]
+
+
+def _label(events, start=T0, **rule):
+    lab = Labeller(events, LabelRule(**rule) if rule else RULE)
+    code, lat, lon = STATION
+    return lab.label(code, lat, lon, start, start + timedelta(hours=6))
+
+
+def _event(eid, km, mag, hours_after_window, bearing="N"):
+    lat, lon = _north(km)
+    if bearing == "E":
+        lat, lon = STATION[1], STATION[2] + km / (111.195 * np.cos(np.radians(STATION[1])))
+    return Event(eid, T0 + timedelta(hours=6 + hours_after_window), lat, lon, 10.0, mag)
+
+
+def test_close_large_event_labels_the_lead_window():
+    w = _label([_event("a", 50, 6.2, 10)])
+    assert (w.kind, w.magnitude_class, w.azimuth_class, w.event_id) == (EVENT, "Large", "N", "a")
+    assert abs(w.distance_km - 50) < 0.5 and abs(w.bearing_deg) < 0.5 and w.lead_hours == 10.0
+
+
+def test_due_east_medium_event():
+    w = _label([_event("b", 20, 5.3, 3, bearing="E")])  # R(5.3) = 32 km
+    assert (w.magnitude_class, w.azimuth_class) == ("Medium", "E")
+
+
+def test_out_of_range_event_is_excluded_not_normal():
+    w = _label([_event("c", 70, 6.0, 10)])  # beyond 60 km, inside Dobrovolsky (380 km)
+    assert w.kind == EXCLUDED and "Dobrovolsky" in w.reason
+
+
+def test_far_or_late_events_leave_a_normal_window():
+    far = _label([_event("d", 600, 6.0, 10)])
+    assert far.kind == NORMAL_KIND and far.magnitude_class == "Normal" and far.azimuth_class == "Normal"
+    late = _label([_event("e", 50, 6.2, 24 * 10)])  # after lead and exclusion time
+    assert late.kind == NORMAL_KIND
+
+
+def test_origin_beyond_the_lead_is_not_an_event_window():
+    w = _label([_event("f", 50, 6.2, 60)])
+    assert w.kind == EXCLUDED
+
+
+def test_largest_qualifying_event_wins():
+    w = _label([_event("small", 10, 4.8, 5), _event("big", 40, 6.5, 20)])
+    assert w.event_id == "big" and w.magnitude_class == "Large"
+
+
+def test_matched_normals_share_station_and_local_time():
+    kp = KpSeries([T0 + timedelta(hours=3 * i) for i in range(8 * 60)], [1.0] * (8 * 60))
+    lab = Labeller([_event("a", 50, 6.2, 10)], RULE, kp)
+    code, lat, lon = STATION
+    windows = [lab.label(code, lat, lon, T0 + timedelta(hours=6 * k), T0 + timedelta(hours=6 * k + 6))
+               for k in range(4 * 60)]
+    events = [w for w in windows if w.kind == EVENT]
+    chosen = select_normals(windows, 1.0, "matched", np.random.default_rng(0))
+    assert len(chosen) == len(events) >= 1
+    assert all(n.kind == NORMAL_KIND and n.station == "LUT" for n in chosen)
+    assert sorted(n.start.hour for n in chosen) == sorted(e.start.hour for e in events)  # same local times

@@ -1,0 +1,181 @@
+"""Label analysis windows from a catalogue: the same code for simulated and real archives.
+
+An *event window* ends before an earthquake's origin time, by at most ``lead_hours``, at a station
+inside the label radius for the event's magnitude, ``R(M) = (M - m0) * km_per_magnitude`` (by default
+the empirical detection range 0.025 R < M - 4.5). When several events qualify the largest labels it.
+A *Normal window* has no event of M >= ``exclusion_min_magnitude`` within its Dobrovolsky radius
+(10^(0.43 M) km) from ``exclusion_after_hours`` before the window to ``exclusion_before_hours`` after
+it. Everything else is *excluded* (neither clean event nor clean Normal) and kept only with its reason.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, fields
+from datetime import datetime, timedelta
+from typing import Any
+
+import numpy as np
+
+from model_store.labels import NORMAL, azimuth_class, bearing_deg, distance_km, magnitude_class
+
+from .catalog import Event, KpSeries
+
+EVENT, NORMAL_KIND, EXCLUDED = "event", "normal", "excluded"
+
+
+@dataclass(frozen=True)
+class LabelRule:
+    lead_hours: float = 48.0
+    min_magnitude: float = 4.0
+    m0: float = 4.5
+    km_per_magnitude: float = 40.0
+    exclusion_before_hours: float = 7 * 24.0
+    exclusion_after_hours: float = 24.0
+    exclusion_min_magnitude: float = 4.0
+    time_block_days: int = 14
+
+    def radius_km(self, magnitude: float) -> float:
+        return max(0.0, (magnitude - self.m0) * self.km_per_magnitude)
+
+    @staticmethod
+    def dobrovolsky_km(magnitude: float) -> float:
+        return 10 ** (0.43 * magnitude)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> LabelRule:
+        unknown = set(data) - {f.name for f in fields(cls)}
+        if unknown:
+            raise ValueError(f"unknown label settings: {sorted(unknown)}")
+        return cls(**data)
+
+
+@dataclass
+class WindowLabel:
+    station: str
+    start: datetime
+    end: datetime
+    kind: str  # event | normal | excluded
+    magnitude_class: str
+    azimuth_class: str
+    reason: str
+    event_id: str = ""
+    magnitude: float | None = None
+    distance_km: float | None = None
+    bearing_deg: float | None = None
+    lead_hours: float | None = None
+    kp_max: float | None = None
+    valid_fraction: float = 1.0
+    local_hour: float = 0.0
+    day_of_year: int = 0
+
+
+class Labeller:
+    def __init__(self, events: list[Event], rule: LabelRule, kp: KpSeries | None = None) -> None:
+        self.rule = rule
+        self.kp = kp
+        self.events = [e for e in events if e.magnitude >= rule.min_magnitude]
+        self._times = np.array([e.time.timestamp() for e in self.events])
+
+    def _between(self, t0: datetime, t1: datetime) -> list[Event]:
+        i0, i1 = np.searchsorted(self._times, [t0.timestamp(), t1.timestamp()], side="right")
+        return self.events[i0:i1]
+
+    def label(self, station: str, lat: float, lon: float, start: datetime, end: datetime,
+              valid_fraction: float = 1.0) -> WindowLabel:
+        r = self.rule
+        base = dict(
+            station=station, start=start, end=end, valid_fraction=valid_fraction,
+            kp_max=self.kp.max_between(start, end) if self.kp else None,
+            local_hour=round(((start.hour + start.minute / 60) + lon / 15) % 24, 2),
+            day_of_year=start.timetuple().tm_yday,
+        )
+        # event windows: the largest qualifying event whose origin follows the window within the lead
+        best = None
+        for e in self._between(end - timedelta(microseconds=1), end + timedelta(hours=r.lead_hours)):
+            if e.time <= end:
+                continue
+            d = distance_km(lat, lon, e.latitude, e.longitude)
+            if d <= r.radius_km(e.magnitude) and (best is None or e.magnitude > best[0].magnitude):
+                best = (e, d)
+        if best:
+            e, d = best
+            b = bearing_deg(lat, lon, e.latitude, e.longitude)
+            lead = (e.time - end).total_seconds() / 3600
+            return WindowLabel(
+                **base, kind=EVENT, magnitude_class=magnitude_class(e.magnitude), azimuth_class=azimuth_class(b),
+                event_id=e.event_id, magnitude=e.magnitude, distance_km=round(d, 2), bearing_deg=round(b, 2),
+                lead_hours=round(lead, 2),
+                reason=(f"M{e.magnitude:.1f} {d:.0f} km away (label radius {r.radius_km(e.magnitude):.0f} km), "
+                        f"origin {lead:.1f} h after the window"),
+            )
+        # Normal unless an event could plausibly affect the window (Dobrovolsky radius, time margin)
+        t0 = start - timedelta(hours=r.exclusion_after_hours)
+        t1 = end + timedelta(hours=r.exclusion_before_hours)
+        for e in self._between(t0, t1):
+            if e.magnitude < r.exclusion_min_magnitude:
+                continue
+            d = distance_km(lat, lon, e.latitude, e.longitude)
+            if d <= r.dobrovolsky_km(e.magnitude):
+                hours = (e.time - end).total_seconds() / 3600
+                return WindowLabel(
+                    **base, kind=EXCLUDED, magnitude_class="", azimuth_class="", event_id=e.event_id,
+                    magnitude=e.magnitude, distance_km=round(d, 2),
+                    reason=(f"excluded: M{e.magnitude:.1f} {d:.0f} km away is inside its Dobrovolsky radius "
+                            f"({r.dobrovolsky_km(e.magnitude):.0f} km), origin {hours:+.1f} h from the window end, "
+                            f"but outside the label rule"),
+                )
+        return WindowLabel(
+            **base, kind=NORMAL_KIND, magnitude_class=NORMAL, azimuth_class=NORMAL,
+            reason=(f"no M>={r.exclusion_min_magnitude:g} event within its Dobrovolsky radius from "
+                    f"{r.exclusion_after_hours:g} h before to {r.exclusion_before_hours:g} h after the window"),
+        )
+
+
+def _circular_days(a: int, b: int) -> int:
+    d = abs(a - b) % 365
+    return min(d, 365 - d)
+
+
+def select_normals(labels: list[WindowLabel], ratio: float, strategy: str, rng: np.random.Generator) -> list[WindowLabel]:
+    """Choose Normal windows to go with the event windows.
+
+    ``matched``: for each event window, the unused Normal at the same station and UTC hour (so the same
+    local time) nearest in season, then in Kp; ``storm``: the Normal windows of highest Kp (a storm-only
+    Normal set, for falsification); ``all``: every Normal window.
+    """
+    normals = [w for w in labels if w.kind == NORMAL_KIND]
+    events = [w for w in labels if w.kind == EVENT]
+    if strategy == "all":
+        return normals
+    want = int(math.ceil(ratio * len(events)))
+    if strategy == "storm":
+        order = sorted(normals, key=lambda w: (-(w.kp_max or 0), w.station, w.start))
+        return order[:want]
+    if strategy != "matched":
+        raise ValueError(f"unknown normal selection {strategy!r} (matched, storm, all)")
+    pool: dict[tuple[str, int], list[WindowLabel]] = {}
+    for w in normals:
+        pool.setdefault((w.station, w.start.hour), []).append(w)
+    chosen: list[WindowLabel] = []
+    used: set[int] = set()
+    picks_per_event = max(1, int(round(ratio)))
+    for ev in sorted(events, key=lambda w: (w.station, w.start)):
+        for _ in range(picks_per_event):
+            if len(chosen) >= want:
+                break
+            cands = [w for w in pool.get((ev.station, ev.start.hour), []) if id(w) not in used]
+            if not cands:  # relax: any station, same local hour (rounded)
+                cands = [w for w in normals if id(w) not in used and round(w.local_hour) == round(ev.local_hour)]
+            if not cands:
+                continue
+            best = min(cands, key=lambda w: (_circular_days(w.day_of_year, ev.day_of_year) // 7,
+                                             abs((w.kp_max or 0) - (ev.kp_max or 0)), w.start, w.station))
+            used.add(id(best))
+            chosen.append(best)
+    rest = [w for w in normals if id(w) not in used]
+    rng.shuffle(rest)
+    return chosen + rest[: max(0, want - len(chosen))]

@@ -1,0 +1,431 @@
+"""Physics-informed simulator of the BMKG magnetometer network with known ground truth.
+
+Every effect and its parameter range is listed in ``docs/simulator.md``. The world is deterministic
+for a seed: the catalogue, storms and Kp come from ``seed``; each station-day draws from its own
+stream ``(seed, day, station)``, so any station-day can be simulated alone, in any order.
+
+Units: nT, seconds, Hz. H is taken along magnetic north and D (east component, nT) along east.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from dataclasses import asdict, dataclass, fields
+from datetime import datetime, timedelta, timezone
+from functools import cached_property
+from importlib import resources
+from typing import Any
+
+import numpy as np
+
+from model_store import StationSeries
+from model_store.labels import bearing_deg, distance_km
+from model_store.stations import Station, load_stations
+
+from .catalog import Event, KpSeries
+
+SECONDS_PER_DAY = 86_400
+FS_HZ = 1.0
+
+
+# ---------------------------------------------------------------------------- configuration
+@dataclass(frozen=True)
+class SimConfig:
+    """All knobs of the simulated world (see docs/simulator.md for ranges and sources)."""
+
+    seed: int = 0
+    start: str = "2023-01-01"
+    days: int = 30
+    stations: tuple[str, ...] = ()  # empty = every station in the packaged table
+
+    # catalogue: Gutenberg-Richter magnitudes, epicentres around real BMKG epicentres
+    events_per_day: float = 20.0
+    b_value: float = 1.0
+    magnitude_min: float = 4.0
+    magnitude_max: float = 7.5
+    epicentre_jitter_km: float = 30.0
+    depth_km: tuple[float, float] = (5.0, 60.0)
+
+    # precursors
+    precursors: bool = True
+    detection_m0: float = 4.5  # detection range R = (M - m0) * km_per_magnitude (0.025 R < M - 4.5)
+    detection_km_per_magnitude: float = 40.0
+    amplitude_at_range_nt: float = 0.1  # emission amplitude at the edge of the detection range
+    max_amplitude_nt: float = 1.5
+    min_distance_km: float = 5.0
+    band_hz: tuple[float, float] = (0.01, 0.1)
+    min_bandwidth_hz: float = 0.02
+    lead_days: tuple[float, float] = (1.0, 4.0)
+    growth_exponent: tuple[float, float] = (0.5, 2.0)
+    zh_ratio: tuple[float, float] = (1.0, 2.0)
+    night_zh_boost: float = 2.0
+
+    # background
+    sq_range_nt: tuple[float, float] = (30.0, 80.0)
+    pc3_nt: tuple[float, float] = (0.1, 1.0)
+    pc4_nt: tuple[float, float] = (0.1, 1.0)
+    pc5_nt: tuple[float, float] = (0.3, 2.0)
+    pi2_nt: tuple[float, float] = (0.5, 5.0)
+    pi2_per_day: float = 3.0
+    storms_per_day: float = 0.06
+    storm_dst_nt: tuple[float, float] = (30.0, 150.0)
+    sc_nt: tuple[float, float] = (10.0, 50.0)
+    # nT^2/Hz at 1 Hz of the f^-slope background, calibrated on the real LUT day (science.md's
+    # 3e-3..1e-2 is ~20 dB above what that low-latitude fluxgate shows; see docs/simulator.md)
+    background_psd_1hz_night: float = 3e-5
+    background_psd_1hz_day: float = 1e-4
+    background_slope: tuple[float, float] = (2.0, 3.0)
+    sensor_noise_pt: tuple[float, float] = (5.0, 20.0)  # pT/sqrt(Hz), white
+    manmade_nt: tuple[float, float] = (0.05, 0.5)
+    coast_zh: tuple[float, float] = (0.1, 0.5)
+    spikes_per_day: float = 0.5
+    steps_per_day: float = 0.1
+    gaps_per_day: float = 0.3
+    max_gap_s: float = 1800.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> SimConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise ValueError(f"unknown simulator settings: {sorted(unknown)}")
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
+
+    @property
+    def start_time(self) -> datetime:
+        return datetime.fromisoformat(self.start).replace(tzinfo=timezone.utc)
+
+    def detection_range_km(self, magnitude: float) -> float:
+        return max(0.0, (magnitude - self.detection_m0) * self.detection_km_per_magnitude)
+
+
+# ---------------------------------------------------------------------------- world objects
+@dataclass(frozen=True)
+class Storm:
+    onset: datetime
+    sc_nt: float
+    dst_min_nt: float
+    main_phase_h: float
+    recovery_days: float
+
+
+@dataclass(frozen=True)
+class Injection:
+    """One precursor emission seen at one station."""
+
+    event_id: str
+    station: str
+    distance_km: float
+    bearing_deg: float
+    amplitude_nt: float
+    band_hz: tuple[float, float]
+    start: datetime
+    end: datetime
+    growth_exponent: float
+    zh_ratio: float
+    seed: int
+
+
+def _band_noise(rng: np.random.Generator, n: int, f1: float, f2: float) -> np.ndarray:
+    """Unit-variance Gaussian noise confined to [f1, f2] Hz."""
+    spec = rng.standard_normal(n // 2 + 1) + 1j * rng.standard_normal(n // 2 + 1)
+    f = np.fft.rfftfreq(n, 1.0 / FS_HZ)
+    spec[(f < f1) | (f > f2)] = 0
+    x = np.fft.irfft(spec, n)
+    return x / (x.std() + 1e-12)
+
+
+def _power_law_noise(rng: np.random.Generator, n: int, psd_1hz: float, slope: float, f_corner: float = 2e-4) -> np.ndarray:
+    """Noise whose one-sided PSD is psd_1hz * f^-slope (flattened below f_corner)."""
+    f = np.fft.rfftfreq(n, 1.0 / FS_HZ)
+    psd = psd_1hz * np.maximum(f, f_corner) ** (-slope)
+    psd[0] = 0.0
+    spec = (rng.standard_normal(len(f)) + 1j * rng.standard_normal(len(f))) * np.sqrt(psd * n * FS_HZ / 4)
+    return np.fft.irfft(spec, n)
+
+
+def _uniform(rng: np.random.Generator, bounds: tuple[float, float]) -> float:
+    return float(rng.uniform(bounds[0], bounds[1]))
+
+
+def _log_uniform(rng: np.random.Generator, bounds: tuple[float, float]) -> float:
+    """Log-uniform draw: quiet values are as common per decade as loud ones."""
+    lo, hi = max(bounds[0], 1e-6), max(bounds[1], 1e-6)
+    return float(np.exp(rng.uniform(np.log(lo), np.log(hi))))
+
+
+def local_hours(t_s: np.ndarray, day: datetime, longitude: float) -> np.ndarray:
+    return ((day.hour + t_s / 3600.0) + longitude / 15.0) % 24.0
+
+
+def _dayside(lt: np.ndarray) -> np.ndarray:
+    """0 at night, rising to 1 at local noon."""
+    return np.clip(np.cos(np.pi * (lt - 12.0) / 12.0), 0, None) ** 1.5
+
+
+@dataclass(frozen=True)
+class _StationTraits:
+    """Fixed per-station properties, drawn once from (seed, station)."""
+
+    h0: float
+    d0: float
+    z0: float
+    sq_scale: float
+    polarisation_deg: float
+    coast_a: float
+    coast_b: float
+    manmade_nt: float
+    sensor_psd: float
+    background_slope: float
+
+
+class World:
+    """A simulated world: stations, catalogue, storms, Kp, injections; station-days on demand."""
+
+    def __init__(self, config: SimConfig) -> None:
+        self.config = config
+        table = load_stations()
+        codes = config.stations or tuple(table)
+        missing = [c for c in codes if c.upper() not in table]
+        if missing:
+            raise ValueError(f"unknown stations {missing}; known: {', '.join(table)}")
+        self.stations: dict[str, Station] = {c.upper(): table[c.upper()] for c in codes}
+        rng = np.random.default_rng([config.seed, 1])
+        self.events = self._draw_catalogue(rng)
+        self.storms = self._draw_storms(np.random.default_rng([config.seed, 2]))
+        self.kp = self._kp_series(np.random.default_rng([config.seed, 3]))
+        self.injections = self._draw_injections(np.random.default_rng([config.seed, 4])) if config.precursors else []
+        self.traits = {
+            code: self._draw_traits(np.random.default_rng([config.seed, 5, i])) for i, code in enumerate(self.stations)
+        }
+
+    # -------------------------------------------------------------- global draws
+    @cached_property
+    def days(self) -> list[datetime]:
+        return [self.config.start_time + timedelta(days=k) for k in range(self.config.days)]
+
+    def _draw_catalogue(self, rng: np.random.Generator) -> list[Event]:
+        c = self.config
+        text = resources.files("training").joinpath("data/bmkg_2022-11-01_2023-01-26.csv").read_text("utf-8")
+        real = [(float(r["latitude"]), float(r["longitude"])) for r in csv.DictReader(text.splitlines())]
+        n = rng.poisson(c.events_per_day * c.days)
+        # truncated Gutenberg-Richter: inverse-CDF sampling of an exponential in magnitude
+        beta = c.b_value * math.log(10)
+        u = rng.uniform(size=n)
+        span = 1 - math.exp(-beta * (c.magnitude_max - c.magnitude_min))
+        mags = c.magnitude_min - np.log(1 - u * span) / beta
+        times = np.sort(rng.uniform(0, c.days * SECONDS_PER_DAY, size=n))
+        picks = rng.integers(0, len(real), size=n)
+        events = []
+        for k in range(n):
+            lat0, lon0 = real[picks[k]]
+            r = c.epicentre_jitter_km * math.sqrt(rng.uniform())
+            az = rng.uniform(0, 2 * math.pi)
+            lat = lat0 + (r * math.cos(az)) / 111.2
+            lon = lon0 + (r * math.sin(az)) / (111.2 * math.cos(math.radians(lat0)))
+            t = c.start_time + timedelta(seconds=float(times[k]))
+            events.append(Event(f"sim{c.seed}-{k:05d}", t, round(lat, 4), round(lon, 4),
+                                round(_uniform(rng, c.depth_km), 1), round(float(mags[k]), 2), "simulated"))
+        return events
+
+    def _draw_storms(self, rng: np.random.Generator) -> list[Storm]:
+        c = self.config
+        n = rng.poisson(c.storms_per_day * (c.days + 5))
+        onsets = np.sort(rng.uniform(-5 * SECONDS_PER_DAY, c.days * SECONDS_PER_DAY, size=n))
+        return [
+            Storm(c.start_time + timedelta(seconds=float(t)), _uniform(rng, c.sc_nt),
+                  -_uniform(rng, c.storm_dst_nt) * (1 + rng.exponential(0.3)),
+                  _uniform(rng, (3, 12)), _uniform(rng, (1, 5)))
+            for t in onsets
+        ]
+
+    def storm_field(self, t_abs_s: np.ndarray) -> np.ndarray:
+        """Dst-like disturbance (nT) at absolute times (s since the world start)."""
+        out = np.zeros_like(t_abs_s, dtype=np.float64)
+        t0 = self.config.start_time
+        for s in self.storms:
+            dt = t_abs_s - (s.onset - t0).total_seconds()
+            active = dt > 0
+            if not active.any():
+                continue
+            d = dt[active]
+            sc = s.sc_nt * (1 - np.exp(-d / 120.0)) * np.exp(-d / 3600.0)  # sudden commencement, minutes
+            main_s = s.main_phase_h * 3600
+            main = np.where(d < main_s, s.dst_min_nt * d / main_s,
+                            s.dst_min_nt * np.exp(-(d - main_s) / (s.recovery_days * SECONDS_PER_DAY)))
+            out[active] += sc + main
+        return out
+
+    def _kp_series(self, rng: np.random.Generator) -> KpSeries:
+        n = self.config.days * 8
+        t_mid = (np.arange(n) + 0.5) * 3 * 3600.0
+        dst = self.storm_field(t_mid)
+        base = np.empty(n)
+        level = 1.5
+        for i in range(n):  # AR(1) quiet-time activity
+            level = 1.5 + 0.8 * (level - 1.5) + rng.normal(0, 0.5)
+            base[i] = level
+        kp = np.clip(base + 6.0 * (1 - np.exp(dst / 80.0)), 0, 9)
+        kp = np.round(kp * 3) / 3
+        times = [self.config.start_time + timedelta(hours=3 * i) for i in range(n)]
+        return KpSeries(times, [float(v) for v in kp])
+
+    def _draw_injections(self, rng: np.random.Generator) -> list[Injection]:
+        c = self.config
+        out = []
+        for e in self.events:
+            reach = c.detection_range_km(e.magnitude)
+            if reach <= 0:
+                continue
+            for code, st in self.stations.items():
+                r = distance_km(st.latitude, st.longitude, e.latitude, e.longitude)
+                if r > reach:
+                    continue
+                amp = min(c.max_amplitude_nt, c.amplitude_at_range_nt * (reach / max(r, c.min_distance_km)) ** 3)
+                width = _uniform(rng, (c.min_bandwidth_hz, c.band_hz[1] - c.band_hz[0]))
+                f1 = _uniform(rng, (c.band_hz[0], c.band_hz[1] - width))
+                lead = timedelta(days=_uniform(rng, c.lead_days))
+                out.append(Injection(
+                    e.event_id, code, round(r, 2), round(bearing_deg(st.latitude, st.longitude, e.latitude, e.longitude), 2),
+                    round(amp, 4), (round(f1, 4), round(f1 + width, 4)), e.time - lead, e.time,
+                    round(_uniform(rng, c.growth_exponent), 3), round(_uniform(rng, c.zh_ratio), 3),
+                    int(rng.integers(0, 2**31)),
+                ))
+        return out
+
+    def _draw_traits(self, rng: np.random.Generator) -> _StationTraits:
+        c = self.config
+        return _StationTraits(
+            h0=_uniform(rng, (37_000, 41_000)), d0=_uniform(rng, (-100, 100)), z0=_uniform(rng, (-30_000, -5_000)),
+            sq_scale=_uniform(rng, c.sq_range_nt), polarisation_deg=_uniform(rng, (-30, 30)),
+            coast_a=_uniform(rng, c.coast_zh) * rng.choice([-1, 1]), coast_b=_uniform(rng, (-0.2, 0.2)),
+            manmade_nt=_log_uniform(rng, c.manmade_nt) if rng.uniform() < 0.6 else 0.0,
+            sensor_psd=(_uniform(rng, c.sensor_noise_pt) * 1e-3) ** 2, background_slope=_uniform(rng, c.background_slope),
+        )
+
+    # -------------------------------------------------------------- per-day signals
+    def _global_day(self, day_index: int) -> dict[str, np.ndarray]:
+        """Sources seen at every station at once (pulsations, Pi2 onsets, storm field)."""
+        rng = np.random.default_rng([self.config.seed, 6, day_index])
+        c, n = self.config, SECONDS_PER_DAY
+        t_abs = day_index * SECONDS_PER_DAY + np.arange(n, dtype=np.float64)
+        kp_day = np.mean(self.kp.values[day_index * 8 : day_index * 8 + 8]) if self.kp.values else 2.0
+        activity = 1.0 + kp_day / 3.0
+        slow = 0.5 + _band_noise(rng, n, 1 / 21600, 1 / 3600) * 0.25  # slowly varying envelope
+        pi2 = np.zeros(n)
+        for _ in range(rng.poisson(c.pi2_per_day * activity / 2)):
+            t0, f = rng.integers(0, n - 1800), _uniform(rng, (1 / 150, 1 / 40))
+            tt = np.arange(1800.0)
+            pi2[t0 : t0 + 1800] += _log_uniform(rng, c.pi2_nt) * np.sin(2 * np.pi * f * tt) * np.exp(-tt / 400.0)
+        return {
+            "pc3": _log_uniform(rng, c.pc3_nt) * np.clip(slow, 0.1, None) * _band_noise(rng, n, 0.022, 0.1),
+            "pc4": _log_uniform(rng, c.pc4_nt) * np.clip(slow, 0.1, None) * _band_noise(rng, n, 0.0067, 0.022),
+            "pc5": _log_uniform(rng, c.pc5_nt) * activity * _band_noise(rng, n, 0.00167, 0.0067),
+            "pi2_utc": pi2,
+            "storm": self.storm_field(t_abs),
+        }
+
+    def simulate_day(self, day_index: int, codes: list[str] | None = None) -> dict[str, StationSeries]:
+        """Every (or the named) station's series for one UTC day."""
+        glob = self._global_day(day_index)
+        return {code: self._station_day(day_index, code, glob) for code in (codes or list(self.stations))}
+
+    def _station_day(self, day_index: int, code: str, glob: dict[str, np.ndarray]) -> StationSeries:
+        c, n = self.config, SECONDS_PER_DAY
+        st, tr = self.stations[code], self.traits[code]
+        station_index = list(self.stations).index(code)
+        rng = np.random.default_rng([c.seed, 7, day_index, station_index])
+        day = self.days[day_index]
+        t = np.arange(n, dtype=np.float64)
+        lt = local_hours(t, day, st.longitude)
+        sun = _dayside(lt)
+        night = 1.0 - np.clip(np.cos(np.pi * (lt - 12.0) / 12.0), 0, None)
+
+        # Sq: daytime bulge in H, smaller D and Z, seasonal and day-to-day variability
+        doy = day.timetuple().tm_yday
+        season = 1 + 0.2 * math.cos(4 * math.pi * (doy - 80) / 365.25)
+        sq = tr.sq_scale * season * _uniform(rng, (0.7, 1.3))
+        h = sq * sun + 0.1 * sq * np.cos(2 * np.pi * (lt - 9) / 12)
+        d = 0.15 * sq * np.sin(2 * np.pi * (lt - 12) / 24) * (0.3 + sun)
+        z_sq = -0.2 * sq * sun
+
+        # external fields shared by all stations, with each station's polarisation
+        phi = math.radians(tr.polarisation_deg)
+        pulsations = glob["pc3"] * (0.3 + sun) + glob["pc4"] + glob["pc5"] * (0.5 + 0.5 * np.abs(np.cos(np.pi * lt / 12)))
+        pulsations = pulsations + glob["pi2_utc"] * night
+        ext_h = pulsations * math.cos(phi) + glob["storm"]
+        ext_d = pulsations * math.sin(phi) * 0.6
+        # natural background, stronger by day
+        psd = c.background_psd_1hz_night + (c.background_psd_1hz_day - c.background_psd_1hz_night) * sun
+        ext_h = ext_h + _power_law_noise(rng, n, 1.0, tr.background_slope) * np.sqrt(psd)
+        ext_d = ext_d + _power_law_noise(rng, n, 1.0, tr.background_slope) * np.sqrt(psd)
+        h = h + ext_h
+        d = d + ext_d
+        z = z_sq + tr.coast_a * ext_h + tr.coast_b * ext_d + 0.3 * _power_law_noise(rng, n, 1.0, tr.background_slope) * np.sqrt(psd)
+
+        # precursor emissions: polarised along the bearing, Z in phase with the +bearing component
+        for inj in self._injections_on(code, day):
+            p = self._emission(inj, day, lt)
+            th = math.radians(inj.bearing_deg)
+            h = h + p * math.cos(th)
+            d = d + p * math.sin(th)
+            z = z + p * inj.zh_ratio * (1 + (c.night_zh_boost - 1) * night)
+
+        # station-local disturbances
+        if tr.manmade_nt > 0:
+            schedule = np.clip(np.minimum(lt - 4.0, 25.0 - lt) / 2.0, 0, 1) * (lt >= 4)
+            mm = tr.manmade_nt * schedule * _band_noise(rng, n, 0.01, 0.5)
+            h, d, z = h + 0.5 * mm, d + 0.4 * mm, z + 1.5 * mm
+        sensor_sigma = math.sqrt(tr.sensor_psd * FS_HZ / 2)
+        drift = _uniform(rng, (0.2, 1.5)) * np.sin(2 * np.pi * (lt - 14) / 24)  # temperature drift
+        h = tr.h0 + h + drift + rng.normal(0, sensor_sigma, n)
+        d = tr.d0 + d + 0.3 * drift + rng.normal(0, sensor_sigma, n)
+        z = tr.z0 + z + 0.5 * drift + rng.normal(0, sensor_sigma, n)
+        channels = [h, d, z]
+        for _ in range(rng.poisson(c.steps_per_day)):
+            channels[rng.integers(3)][rng.integers(n) :] += _uniform(rng, (1, 10)) * rng.choice([-1, 1])
+        for _ in range(rng.poisson(c.spikes_per_day)):
+            channels[rng.integers(3)][rng.integers(n)] += 10 ** _uniform(rng, (1, 4)) * rng.choice([-1, 1])
+        for _ in range(rng.poisson(c.gaps_per_day)):
+            length = int(min(c.max_gap_s, 10 ** _uniform(rng, (0, math.log10(c.max_gap_s)))))
+            i0 = rng.integers(0, n - length)
+            for ch in channels:
+                ch[i0 : i0 + length] = np.nan
+        h, d, z = (np.round(ch, 2) for ch in channels)  # the logger's 0.01 nT resolution
+        return StationSeries(code, day, 1.0, h, d, z, "simulated", st.latitude, st.longitude)
+
+    def _injections_on(self, code: str, day: datetime) -> list[Injection]:
+        end = day + timedelta(days=1)
+        return [i for i in self.injections if i.station == code and i.start < end and i.end > day]
+
+    @staticmethod
+    def _emission(inj: Injection, day: datetime, lt: np.ndarray) -> np.ndarray:
+        n = SECONDS_PER_DAY
+        rng = np.random.default_rng([inj.seed, day.toordinal()])
+        lead_s = (inj.end - inj.start).total_seconds()
+        since = (day - inj.start).total_seconds() + np.arange(n, dtype=np.float64)
+        active = (since >= 0) & (since <= lead_s)
+        envelope = np.where(active, np.clip(since / lead_s, 0, 1) ** inj.growth_exponent, 0.0)
+        return inj.amplitude_nt * envelope * _band_noise(rng, n, *inj.band_hz)
+
+    # -------------------------------------------------------------- ground truth
+    def ground_truth(self) -> dict[str, Any]:
+        return {
+            "config": self.config.to_dict(),
+            "stations": {k: asdict(v) for k, v in self.stations.items()},
+            "storms": [
+                {**asdict(s), "onset": s.onset.isoformat()} for s in self.storms
+            ],
+            "injections": [
+                {**asdict(i), "start": i.start.isoformat(), "end": i.end.isoformat(), "band_hz": list(i.band_hz)}
+                for i in self.injections
+            ],
+            "n_events": len(self.events),
+        }
+
+
+__all__ = ["SimConfig", "World", "Injection", "Storm"]
