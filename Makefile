@@ -9,12 +9,16 @@ PORT ?= 8000
 export HF_HUB_OFFLINE := 1
 export PYTHONDONTWRITEBYTECODE := 1
 
+DATASET ?= datasets/sim_default
+RUN ?= runs/default
+STORE ?= model_store/models
+
 .PHONY: test run model bench clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -c constraints.txt -e '.[dev]'
+	$(PY) -m pip install --quiet -c constraints.txt -e '.[dev,train]'
 	touch $(STAMP)
 
 test: $(STAMP)
@@ -22,6 +26,14 @@ test: $(STAMP)
 
 run: $(STAMP)
 	$(PY) -m app --host $(HOST) --port $(PORT)
+
+# Build the simulated dataset, cross-validate, train and export the default model (~30 min on 2 cores).
+model: $(STAMP)
+	$(PY) -m training build-dataset --source sim --config configs/sim_default.yaml --out $(DATASET) --quiet
+	$(PY) -m training cv --config configs/default_model.yaml --data $(DATASET) --out $(RUN)/cv --quiet
+	$(PY) -m training train --config configs/default_model.yaml --data $(DATASET) --out $(RUN)/train --name default --quiet
+	$(PY) -m training export --run $(RUN)/train --store $(STORE) --name default --cv-report $(RUN)/cv/report.json --default
+	rm -rf docs/default_model_cv && cp -r $(RUN)/cv docs/default_model_cv
 
 bench: $(STAMP)
 	$(PY) -m benchmarks

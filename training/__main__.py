@@ -9,10 +9,15 @@ import sys
 from pathlib import Path
 
 
+import numpy as np
+
+from model_store import InputSpec
+
 from .catalog import atomic_write_bytes, atomic_write_text, write_catalog
 from .config import load_yaml
 from .dataset import BuildConfig, build_real, build_sim
 from .simulate import World
+from .train import TrainConfig, train
 from .writers import to_frg604rc, to_iaga2002
 
 logger = logging.getLogger("training")
@@ -53,6 +58,106 @@ def cmd_build_dataset(args: argparse.Namespace) -> int:
     return 0
 
 
+def _load_data(data_dir: str):
+    from model_store.labels import TASKS
+
+    from .data import load_samples
+    from .dataset import read_samples
+
+    info = json.loads((Path(data_dir) / "dataset.json").read_text())
+    spec = InputSpec.from_dict(info["config"]["input_spec"])
+    return info, spec, load_samples(data_dir, read_samples(data_dir), TASKS)
+
+
+def _train_config(path: str | None, overrides: dict) -> TrainConfig:
+    section = dict(load_yaml(path).get("train") or {})
+    section.update({k: v for k, v in overrides.items() if v is not None})
+    return TrainConfig.from_dict(section)
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    """Train on a dataset (validation carved by event), save a model_store checkpoint in OUT/checkpoint."""
+    from model_store import save_checkpoint
+
+    from .cv import carve_validation
+    from .distributed import setup, teardown
+
+    dist = setup()
+    cfg = _train_config(args.config, {"epochs": args.epochs})
+    info, spec, data = _load_data(args.data)
+    fit_idx, val_idx = carve_validation(data.rows, np.arange(len(data)), "group_event", cfg.val_fraction, cfg.seed)
+    if dist.is_main:
+        logger.info("training %s on %d windows, validating on %d (%s data)", cfg.backbone, len(fit_idx),
+                    len(val_idx), info["trained_on"])
+    out = Path(args.out)
+    result = train(cfg, data.subset(fit_idx), data.subset(val_idx), spec, out_dir=out, resume=args.resume,
+                   dist=dist, progress=not args.quiet)
+    if dist.is_main:
+        atomic_write_text(out / "history.json", json.dumps(result.history, indent=1) + "\n")
+        save_checkpoint(
+            result.model, out / "checkpoint", name=args.name, version="run", input_spec=spec,
+            provenance=_provenance(info, args.data),
+            training={"config": cfg.to_dict(), "best_epoch": result.best_epoch, "stopped": result.stopped,
+                      "fit_windows": int(len(fit_idx)), "validation_windows": int(len(val_idx)),
+                      "world_size": dist.world_size},
+            metrics={"validation": result.best_val},
+        )
+        logger.info("best epoch %d (%s); checkpoint in %s", result.best_epoch, result.stopped, out / "checkpoint")
+    teardown(dist)
+    return 0
+
+
+def _provenance(info: dict, data_dir: str) -> dict:
+    return {
+        "trained_on": info["trained_on"],
+        "dataset": Path(data_dir).name,
+        "dataset_summary": info["summary"],
+        "simulator": info["config"]["simulator"] if info["trained_on"] == "simulated" else None,
+        "labels": info["config"]["labels"],
+        "description": (
+            "Trained on windows from the project's physics-informed simulator only; it has never seen a real "
+            "precursor. Research tool, not an earthquake warning system."
+            if info["trained_on"] == "simulated" else "Trained on real station archives labelled from a catalogue."
+        ),
+    }
+
+
+def cmd_cv(args: argparse.Namespace) -> int:
+    from .cv import run_cv, write_outputs
+
+    cfg_yaml = load_yaml(args.config)
+    cv = dict(cfg_yaml.get("cv") or {})
+    cfg = _train_config(args.config, {"epochs": args.epochs or cv.get("epochs")})
+    _, spec, data = _load_data(args.data)
+    report = run_cv(
+        data, spec, cfg, scheme=args.scheme or cv.get("scheme", "loeo"), k=args.folds or cv.get("folds", 5),
+        max_folds=args.max_folds or cv.get("max_folds"), shuffled_control_folds=cv.get("shuffled_control_folds", 1),
+        control_epochs=cv.get("control_epochs"), seed=cfg.seed, progress=not args.quiet,
+    )
+    write_outputs(report, args.out)
+    logger.info("report written to %s", Path(args.out) / "report.md")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    """Copy a trained checkpoint into a model store, adding the CV summary to its metrics."""
+    from model_store import ModelRegistry, load_checkpoint
+
+    from .cv import summary
+
+    loaded = load_checkpoint(Path(args.run) / "checkpoint")
+    m = loaded.manifest
+    metrics = dict(m.metrics)
+    if args.cv_report:
+        metrics["cross_validation"] = summary(json.loads(Path(args.cv_report).read_text()))
+    manifest = ModelRegistry(args.store).save(
+        loaded.model, args.name, input_spec=m.input_spec, provenance=m.provenance, training=m.training,
+        metrics=metrics, make_default=args.default,
+    )
+    logger.info("exported %s to %s%s", manifest.ref, args.store, " (default)" if args.default else "")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m training", description=__doc__)
     p.add_argument("--log-level", default="INFO")
@@ -74,6 +179,35 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--kp", help="Kp CSV (optional)")
     b.add_argument("--quiet", action="store_true", help="no progress bar")
     b.set_defaults(func=cmd_build_dataset)
+
+    t = sub.add_parser("train", help="train a model on a dataset (torchrun-compatible)")
+    t.add_argument("--config", help="YAML with a 'train' section (configs/default_model.yaml)")
+    t.add_argument("--data", required=True, help="dataset directory from build-dataset")
+    t.add_argument("--out", required=True, help="run directory (resume state, history, checkpoint)")
+    t.add_argument("--name", default="precursor", help="model name written into the checkpoint")
+    t.add_argument("--epochs", type=int, help="override the number of epochs")
+    t.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
+    t.add_argument("--quiet", action="store_true")
+    t.set_defaults(func=cmd_train)
+
+    c = sub.add_parser("cv", help="grouped cross-validation with baselines and a shuffled-label control")
+    c.add_argument("--scheme", choices=("loeo", "loso", "time"))
+    c.add_argument("--config", help="YAML with 'train' and 'cv' sections")
+    c.add_argument("--data", required=True)
+    c.add_argument("--out", required=True)
+    c.add_argument("--folds", type=int)
+    c.add_argument("--max-folds", type=int, help="run only the first N folds (the report says how many)")
+    c.add_argument("--epochs", type=int)
+    c.add_argument("--quiet", action="store_true")
+    c.set_defaults(func=cmd_cv)
+
+    e = sub.add_parser("export", help="put a trained checkpoint into a model store")
+    e.add_argument("--run", required=True, help="run directory of 'train'")
+    e.add_argument("--store", required=True, help="model store directory (model_store/models)")
+    e.add_argument("--name", required=True)
+    e.add_argument("--cv-report", help="report.json of 'cv' to summarise in the manifest")
+    e.add_argument("--default", action="store_true", help="make it the store's default model")
+    e.set_defaults(func=cmd_export)
     return p
 
 
@@ -82,7 +216,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         return args.func(args)
-    except (ValueError, OSError) as exc:
+    except (ValueError, OSError, KeyError) as exc:
         logger.error("%s", exc)
         return 2
 

@@ -1,0 +1,246 @@
+"""The training loop: the reference study's recipe, made honest and reproducible.
+
+Model selection and early stopping use only the validation split handed in (carved from the training
+side of any fold); the test side never reaches this module.
+"""
+
+from __future__ import annotations
+
+import copy
+import io
+import logging
+import math
+import os
+import time
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch.nn.parallel import DistributedDataParallel
+from tqdm import tqdm
+
+from model_store import InputSpec, PrecursorNet, create_model
+from model_store.labels import TASKS
+
+from .data import PHYSICAL_AUGMENTATIONS, Augmenter, SampleSet, inverse_frequency_weights, to_batch
+from .distributed import DistInfo
+from .metrics import classification_metrics
+
+logger = logging.getLogger(__name__)
+
+RESUME_FILE = "last.pt"
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Defaults are the reference study's recipe, with physically sensible augmentations."""
+
+    backbone: str = "convnext_tiny"
+    head_hidden: int = 512
+    dropout: float = 0.3
+    drop_path_rate: float = 0.1
+    epochs: int = 50
+    batch_size: int = 32
+    lr: float = 1e-4
+    weight_decay: float = 0.05
+    warmup_epochs: int = 5
+    patience: int = 10
+    grad_clip: float = 1.0
+    azimuth_loss_weight: float = 0.5
+    class_weights: str = "inverse_frequency"  # or "none"
+    augmentations: tuple[str, ...] = PHYSICAL_AUGMENTATIONS
+    val_fraction: float = 0.15
+    seed: int = 0
+    bf16: bool = False
+    threads: int = 0  # torch intra-op threads; 0 = leave torch's default
+    max_minutes: float = 0.0  # stop after this much wall time (0 = no limit); the best epoch so far is kept
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
+        unknown = set(data) - {f.name for f in fields(cls)}
+        if unknown:
+            raise ValueError(f"unknown training settings: {sorted(unknown)}")
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
+
+
+@dataclass
+class TrainResult:
+    model: PrecursorNet
+    history: list[dict[str, float]] = field(default_factory=list)
+    best_epoch: int = -1
+    best_val: dict[str, Any] = field(default_factory=dict)
+    stopped: str = ""
+
+
+# ---------------------------------------------------------------------------- helpers
+def seed_everything(seed: int) -> None:
+    torch.manual_seed(seed)
+    np.random.seed(seed % 2**32)
+
+
+def lr_factor(step: int, warmup_steps: int, total_steps: int) -> float:
+    """Linear warm-up, then cosine decay to zero."""
+    if step < warmup_steps:
+        return (step + 1) / max(1, warmup_steps)
+    progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
+    return 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+
+
+def build_model(cfg: TrainConfig, in_chans: int) -> PrecursorNet:
+    return create_model(cfg.backbone, in_chans=in_chans, tasks=TASKS, head_hidden=cfg.head_hidden,
+                        dropout=cfg.dropout, drop_path_rate=cfg.drop_path_rate)
+
+
+def multitask_loss(logits: dict[str, torch.Tensor], mag: torch.Tensor, az: torch.Tensor,
+                   weights: dict[str, torch.Tensor | None], azimuth_weight: float) -> torch.Tensor:
+    return (F.cross_entropy(logits["magnitude"].float(), mag, weight=weights["magnitude"])
+            + azimuth_weight * F.cross_entropy(logits["azimuth"].float(), az, weight=weights["azimuth"]))
+
+
+@torch.no_grad()
+def predict_probabilities(model: torch.nn.Module, images: np.ndarray, spec: InputSpec, batch_size: int = 64,
+                          bf16: bool = False) -> dict[str, np.ndarray]:
+    model.eval()
+    out: dict[str, list[np.ndarray]] = {t: [] for t in TASKS}
+    for i in range(0, len(images), batch_size):
+        x = to_batch(images[i : i + batch_size], spec)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            logits = model(x)
+        for t in TASKS:
+            out[t].append(torch.softmax(logits[t].float(), dim=1).numpy())
+    return {t: np.concatenate(v) if v else np.zeros((0, len(TASKS[t]))) for t, v in out.items()}
+
+
+def _evaluate(model: torch.nn.Module, data: SampleSet, spec: InputSpec, weights, cfg: TrainConfig) -> dict[str, Any]:
+    probs = predict_probabilities(model, data.images, spec, bf16=cfg.bf16)
+    mag_p = torch.from_numpy(probs["magnitude"]).clamp_min(1e-12).log()
+    az_p = torch.from_numpy(probs["azimuth"]).clamp_min(1e-12).log()
+    loss = float(F.nll_loss(mag_p, torch.from_numpy(data.magnitude), weight=weights["magnitude"])
+                 + cfg.azimuth_loss_weight * F.nll_loss(az_p, torch.from_numpy(data.azimuth), weight=weights["azimuth"]))
+    mag = classification_metrics(data.magnitude, probs["magnitude"].argmax(1), TASKS["magnitude"])
+    az = classification_metrics(data.azimuth, probs["azimuth"].argmax(1), TASKS["azimuth"])
+    return {"loss": loss, "magnitude_balanced_accuracy": mag["balanced_accuracy"],
+            "azimuth_balanced_accuracy": az["balanced_accuracy"], "magnitude_accuracy": mag["accuracy"]}
+
+
+def _save_state(path: Path, state: dict[str, Any]) -> None:
+    buf = io.BytesIO()
+    torch.save(state, buf)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp.write_bytes(buf.getvalue())
+    os.replace(tmp, path)
+
+
+def _unwrap(model: torch.nn.Module) -> PrecursorNet:
+    return model.module if isinstance(model, DistributedDataParallel) else model
+
+
+# ---------------------------------------------------------------------------- the loop
+def train(cfg: TrainConfig, train_set: SampleSet, val_set: SampleSet, spec: InputSpec, *,
+          out_dir: str | Path | None = None, resume: bool = False, dist: DistInfo | None = None,
+          progress: bool = False) -> TrainResult:
+    dist = dist or DistInfo()
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    seed_everything(cfg.seed)
+    rng = np.random.default_rng([cfg.seed, dist.rank])
+    model = build_model(cfg, spec.in_chans).to(dist.device)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    steps_per_epoch = max(1, len(train_set) // (cfg.batch_size * dist.world_size))
+    warmup, total = cfg.warmup_epochs * steps_per_epoch, cfg.epochs * steps_per_epoch
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, warmup, total))
+    weights = {
+        task: inverse_frequency_weights(targets, len(TASKS[task])) if cfg.class_weights == "inverse_frequency" else None
+        for task, targets in (("magnitude", train_set.magnitude), ("azimuth", train_set.azimuth))
+    }
+    augmenter = Augmenter(cfg.augmentations, spec, rng) if cfg.augmentations else None
+    result = TrainResult(model=model)
+    best_loss, best_state, bad_epochs, start_epoch = math.inf, None, 0, 0
+
+    out = Path(out_dir) if out_dir else None
+    if out and resume and (out / RESUME_FILE).is_file():
+        state = torch.load(out / RESUME_FILE, weights_only=True)  # our own file; still no pickled code
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        start_epoch, best_loss, bad_epochs = state["epoch"] + 1, state["best_loss"], state["bad_epochs"]
+        best_state, result.history, result.best_epoch = state["best_model"], state["history"], state["best_epoch"]
+        result.best_val = state["best_val"]
+        logger.info("resuming at epoch %d from %s", start_epoch + 1, out / RESUME_FILE)
+    if dist.enabled:
+        model = DistributedDataParallel(model)
+
+    started = time.monotonic()
+    for epoch in range(start_epoch, cfg.epochs):
+        # ---- train: each rank takes an equal shard of one shared permutation
+        model.train()
+        perm = np.random.default_rng([cfg.seed, epoch]).permutation(len(train_set))
+        perm = perm[: steps_per_epoch * cfg.batch_size * dist.world_size][dist.rank :: dist.world_size]
+        t0, losses = time.monotonic(), []
+        batches = range(0, len(perm), cfg.batch_size)
+        for i in tqdm(batches, desc=f"epoch {epoch + 1}/{cfg.epochs}", leave=False, disable=not (progress and dist.is_main)):
+            idx = np.sort(perm[i : i + cfg.batch_size])
+            x = to_batch(train_set.images[idx], spec, augmenter).to(dist.device)
+            mag = torch.from_numpy(train_set.magnitude[idx]).to(dist.device)
+            az = torch.from_numpy(train_set.azimuth[idx]).to(dist.device)
+            with torch.autocast(dist.device.type, dtype=torch.bfloat16, enabled=cfg.bf16):
+                logits = model(x)
+            w = {k: None if v is None else v.to(dist.device) for k, v in weights.items()}
+            loss = multitask_loss(logits, mag, az, w, cfg.azimuth_loss_weight)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+            optimizer.step()
+            scheduler.step()
+            losses.append(loss.item())
+
+        # ---- validate (every rank computes the same numbers, so decisions agree)
+        val = _evaluate(_unwrap(model), val_set, spec, weights, cfg)
+        record = {"epoch": epoch + 1, "train_loss": float(np.mean(losses)) if losses else float("nan"),
+                  "val_loss": val["loss"], "val_magnitude_bal_acc": val["magnitude_balanced_accuracy"],
+                  "val_azimuth_bal_acc": val["azimuth_balanced_accuracy"], "lr": scheduler.get_last_lr()[0],
+                  "seconds": round(time.monotonic() - t0, 1)}
+        result.history.append(record)
+        if dist.is_main:
+            logger.info("epoch %d/%d train_loss %.4f val_loss %.4f val_mag_bal_acc %.3f val_az_bal_acc %.3f (%.0f s)",
+                        epoch + 1, cfg.epochs, record["train_loss"], val["loss"], record["val_magnitude_bal_acc"],
+                        record["val_azimuth_bal_acc"], record["seconds"])
+
+        # ---- select on validation loss only; stop early on patience or the time budget
+        if val["loss"] < best_loss:
+            best_loss, bad_epochs, result.best_epoch, result.best_val = val["loss"], 0, epoch + 1, val
+            best_state = copy.deepcopy(_unwrap(model).state_dict())
+        else:
+            bad_epochs += 1
+        if out and dist.is_main:
+            out.mkdir(parents=True, exist_ok=True)
+            _save_state(out / RESUME_FILE, {
+                "model": _unwrap(model).state_dict(), "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(), "epoch": epoch, "best_loss": best_loss, "bad_epochs": bad_epochs,
+                "best_model": best_state, "history": result.history, "best_epoch": result.best_epoch,
+                "best_val": result.best_val,
+                "config": cfg.to_dict(),
+            })
+        if bad_epochs >= cfg.patience:
+            result.stopped = f"early stop: no validation improvement for {cfg.patience} epochs"
+            break
+        if cfg.max_minutes and (time.monotonic() - started) / 60 > cfg.max_minutes:
+            result.stopped = f"time budget of {cfg.max_minutes:g} min reached"
+            break
+    else:
+        result.stopped = "all epochs run"
+
+    final = _unwrap(model)
+    if best_state is not None:
+        final.load_state_dict(best_state)
+    if result.best_val == {} and result.history:
+        result.best_val = {"loss": best_loss}
+    final.eval()
+    result.model = final
+    return result
