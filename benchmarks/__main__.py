@@ -95,7 +95,6 @@ def main() -> int:
             loaded.model(x1)
         results["model_forward_b1_s"] = _median_time(lambda: loaded.model(x1), 20)
         results["model_forward_4windows_s"] = _median_time(lambda: loaded.model(x4), 5)
-    del loaded
 
     # ---- the service as a real process
     port = _free_port()

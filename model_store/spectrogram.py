@@ -14,16 +14,16 @@ from __future__ import annotations
 import io
 import math
 import warnings
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from fractions import Fraction
-from typing import Any
 
 import numpy as np
 from PIL import Image
 from scipy import signal
 
 from .errors import ImageTooLargeError, InvalidImageError, NotPngError, UnsupportedSamplingError
+from .config import DictConfig
 from .series import CHANNELS, StationSeries
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -33,7 +33,9 @@ DB_FLOOR_PSD = 1e-12  # nT^2/Hz added before log10 so empty bins stay finite
 
 
 @dataclass(frozen=True)
-class InputSpec:
+class InputSpec(DictConfig):
+    config_name = "InputSpec fields"
+
     """Everything that turns a station record into a model input; stored in every checkpoint.
 
     Power is in dB re 1 nT^2/Hz (one-sided PSD), mapped linearly from [db_min, db_max] to [0, 1]
@@ -98,18 +100,6 @@ class InputSpec:
     @property
     def image_size(self) -> tuple[int, int]:
         return (self.image_height, self.image_width)
-
-    def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in d.items()}
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> InputSpec:
-        known = {f.name for f in fields(cls)}
-        unknown = set(data) - known
-        if unknown:
-            raise ValueError(f"unknown InputSpec fields: {sorted(unknown)}")
-        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
 
 
 # ---------------------------------------------------------------- resampling

@@ -16,7 +16,7 @@ import io
 import json
 import logging
 from collections import Counter
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Iterable, Iterator
@@ -25,6 +25,7 @@ import numpy as np
 from tqdm import tqdm
 
 from model_store import InputSpec, StationSeries, read_series
+from model_store.config import DictConfig
 from model_store.errors import ReadError, UnsupportedSamplingError
 from model_store.spectrogram import conform_sampling, cut_windows, image_to_png, window_to_image
 from model_store.stations import get_station
@@ -44,18 +45,14 @@ SAMPLE_COLUMNS = (
 
 
 @dataclass(frozen=True)
-class DatasetOptions:
+class DatasetOptions(DictConfig):
+    config_name = "dataset settings"
+
     seed: int = 0
     max_per_class: int = 0  # cap on event windows per magnitude class (0 = no cap)
     normal_ratio: float = 1.0  # Normal windows per event window
     normal_selection: str = "all"  # all | matched | storm (the sim configs use matched)
 
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> DatasetOptions:
-        unknown = set(data) - {f.name for f in fields(cls)}
-        if unknown:
-            raise ValueError(f"unknown dataset settings: {sorted(unknown)}")
-        return cls(**data)
 
 
 @dataclass(frozen=True)
@@ -81,7 +78,7 @@ class BuildConfig:
     def to_dict(self) -> dict[str, Any]:
         return {
             "simulator": self.simulator.to_dict(), "labels": self.labels.to_dict(),
-            "dataset": asdict(self.dataset), "input_spec": self.input_spec.to_dict(),
+            "dataset": self.dataset.to_dict(), "input_spec": self.input_spec.to_dict(),
         }
 
 

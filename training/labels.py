@@ -11,13 +11,13 @@ it. Everything else is *excluded* (neither clean event nor clean Normal) and kep
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 import numpy as np
 
 from model_store.labels import NORMAL, azimuth_class, bearing_deg, distance_km, magnitude_class
+from model_store.config import DictConfig
 
 from .catalog import Event, KpSeries
 
@@ -25,7 +25,9 @@ EVENT, NORMAL_KIND, EXCLUDED = "event", "normal", "excluded"
 
 
 @dataclass(frozen=True)
-class LabelRule:
+class LabelRule(DictConfig):
+    config_name = "label settings"
+
     lead_hours: float = 48.0
     min_magnitude: float = 4.0
     m0: float = 4.5
@@ -42,15 +44,7 @@ class LabelRule:
     def dobrovolsky_km(magnitude: float) -> float:
         return 10 ** (0.43 * magnitude)
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> LabelRule:
-        unknown = set(data) - {f.name for f in fields(cls)}
-        if unknown:
-            raise ValueError(f"unknown label settings: {sorted(unknown)}")
-        return cls(**data)
 
 
 @dataclass

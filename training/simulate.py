@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import csv
 import math
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta, timezone
 from functools import cached_property
 from importlib import resources
@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from model_store import StationSeries
+from model_store.config import DictConfig
 from model_store.labels import bearing_deg, distance_km
 from model_store.stations import Station, load_stations
 
@@ -31,7 +32,9 @@ FS_HZ = 1.0
 
 # ---------------------------------------------------------------------------- configuration
 @dataclass(frozen=True)
-class SimConfig:
+class SimConfig(DictConfig):
+    config_name = "simulator settings"
+
     """All knobs of the simulated world (see docs/simulator.md for ranges and sources)."""
 
     seed: int = 0
@@ -84,16 +87,7 @@ class SimConfig:
     gaps_per_day: float = 0.3
     max_gap_s: float = 1800.0
 
-    def to_dict(self) -> dict[str, Any]:
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
 
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> SimConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = set(data) - known
-        if unknown:
-            raise ValueError(f"unknown simulator settings: {sorted(unknown)}")
-        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
 
     @property
     def start_time(self) -> datetime:

@@ -12,7 +12,7 @@ import logging
 import math
 import os
 import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +23,7 @@ from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
 from model_store import InputSpec, PrecursorNet, create_model
+from model_store.config import DictConfig
 from model_store.labels import TASKS
 
 from .data import PHYSICAL_AUGMENTATIONS, Augmenter, SampleSet, inverse_frequency_weights, to_batch
@@ -35,7 +36,9 @@ RESUME_FILE = "last.pt"
 
 
 @dataclass(frozen=True)
-class TrainConfig:
+class TrainConfig(DictConfig):
+    config_name = "training settings"
+
     """Defaults are the reference study's recipe, with physically sensible augmentations."""
 
     backbone: str = "convnext_tiny"
@@ -58,15 +61,7 @@ class TrainConfig:
     threads: int = 0  # torch intra-op threads; 0 = leave torch's default
     max_minutes: float = 0.0  # stop after this much wall time (0 = no limit); the best epoch so far is kept
 
-    def to_dict(self) -> dict[str, Any]:
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
 
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
-        unknown = set(data) - {f.name for f in fields(cls)}
-        if unknown:
-            raise ValueError(f"unknown training settings: {sorted(unknown)}")
-        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
 
 
 @dataclass

@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 
 from app.main import create_app
 from app.settings import Settings
-from model_store import InputSpec, ModelRegistry, create_model, read_series
+from model_store import InputSpec, ModelRegistry, create_model
 from model_store.spectrogram import cut_windows, image_to_png, window_to_image
 
 MODEL = "tiny"

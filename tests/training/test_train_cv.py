@@ -11,7 +11,6 @@ import pytest
 import torch
 
 from model_store import InputSpec, ModelRegistry, load_checkpoint
-from model_store.labels import TASKS
 from training.cv import carve_validation, make_folds
 from training.data import SampleSet, inverse_frequency_weights
 from training.metrics import azimuth_errors, classification_metrics, mcc
