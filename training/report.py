@@ -35,7 +35,7 @@ def render_figures(report: dict[str, Any], out: Path) -> list[str]:
         labels = report["model"][task]["labels"]
         rows = cm.sum(axis=1, keepdims=True)
         norm = np.divide(cm, rows, out=np.zeros_like(cm), where=rows > 0)
-        fig, ax = plt.subplots(figsize=(1 + 0.6 * len(labels), 0.8 + 0.55 * len(labels)))
+        fig, ax = plt.subplots(figsize=(max(5.0, 1.5 + 0.6 * len(labels)), max(4.0, 1.2 + 0.55 * len(labels))))
         ax.imshow(norm, vmin=0, vmax=1, cmap="Blues")
         ax.set_xticks(range(len(labels)), labels, rotation=45, ha="right")
         ax.set_yticks(range(len(labels)), labels)
@@ -45,18 +45,19 @@ def render_figures(report: dict[str, Any], out: Path) -> list[str]:
             for j in range(len(labels)):
                 ax.text(j, i, int(cm[i, j]), ha="center", va="center", fontsize=8,
                         color="white" if norm[i, j] > 0.5 else "black")
-        ax.set_title(f"{task} ({report['scheme']}, pooled test folds)")
+        ax.set_title(f"{task}: {report['scheme']}, pooled test folds", fontsize=10)
         fig.tight_layout()
         name = f"confusion_{task}.png"
         fig.savefig(out / name, dpi=100)
         plt.close(fig)
         names.append(name)
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.5))
-    for fold in report["folds"]:
+    for k, fold in enumerate(report["folds"]):
         ep = [h["epoch"] for h in fold["history"]]
-        axes[0].plot(ep, [h["train_loss"] for h in fold["history"]], "--", alpha=0.6)
-        axes[0].plot(ep, [h["val_loss"] for h in fold["history"]], label=f"fold {fold['fold']}")
-        axes[1].plot(ep, [h["val_magnitude_bal_acc"] for h in fold["history"]], label=f"fold {fold['fold']}")
+        colour = f"C{k}"
+        axes[0].plot(ep, [h["train_loss"] for h in fold["history"]], "--", color=colour, alpha=0.6)
+        axes[0].plot(ep, [h["val_loss"] for h in fold["history"]], color=colour, label=f"fold {fold['fold']}")
+        axes[1].plot(ep, [h["val_magnitude_bal_acc"] for h in fold["history"]], color=colour, label=f"fold {fold['fold']}")
     axes[0].set(xlabel="epoch", ylabel="loss (dashed: train)", title="learning curves")
     axes[1].set(xlabel="epoch", ylabel="validation balanced accuracy (magnitude)")
     axes[0].legend(fontsize=7)

@@ -145,3 +145,30 @@ def test_two_process_ddp_run_completes(tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     manifest = json.loads((tmp_path / "run" / "checkpoint" / "manifest.json").read_text())
     assert manifest["training"]["world_size"] == 2
+
+
+def test_cli_cv_writes_report_with_baselines_and_figures(tmp_path):
+    from training.__main__ import main as cli
+    from training.dataset import BuildConfig, build_sim
+
+    from .test_dataset import TINY as TINY_WORLD
+
+    data = tmp_path / "ds"
+    build_sim(BuildConfig.from_dict(TINY_WORLD), data, progress=False)
+    cfg = tmp_path / "t.yaml"
+    cfg.write_text(
+        "train: {backbone: convnext_atto, head_hidden: 16, epochs: 1, batch_size: 4, warmup_epochs: 1}\n"
+        "cv: {scheme: loeo, folds: 2, shuffled_control_folds: 1, control_epochs: 1}\n"
+    )
+    assert cli(["cv", "--config", str(cfg), "--data", str(data), "--out", str(tmp_path / "cv"), "--quiet"]) == 0
+    report = json.loads((tmp_path / "cv" / "report.json").read_text())
+    assert report["scheme"] == "loeo" and report["folds_run"] == 2
+    assert set(report["baselines"]) == {"majority", "station_prior", "shuffled_labels"}
+    assert report["test_windows"] == report["samples"]  # every window tested once
+    for task in ("magnitude", "azimuth"):
+        assert report["model"][task]["n"] == report["samples"]
+        assert "ci95" in report["model"][task]
+    md = (tmp_path / "cv" / "report.md").read_text()
+    assert "| magnitude | shuffled_labels |" in md
+    for fig in ("confusion_magnitude.png", "confusion_azimuth.png", "learning_curves.png"):
+        assert (tmp_path / "cv" / "figures" / fig).stat().st_size > 1000
