@@ -21,7 +21,9 @@ class Settings(BaseSettings):
     log_level: str = Field("INFO", description="Python logging level")
     torch_threads: int = Field(2, ge=1, description="Threads torch may use for one forward pass")
     max_batch_size: int = Field(16, ge=1, description="Most images one forward pass takes")
-    batch_wait_ms: float = Field(2.0, ge=0, description="How long the batcher waits to fill a batch")
+    batch_wait_ms: float = Field(
+        0.0, ge=0, description="Extra wait to fill a batch; 0 = run at once (requests that queue meanwhile form the next batch)"
+    )
     max_analyze_windows: int = Field(512, ge=1, description="Most windows one /analyze request may cut")
 
     @property

@@ -12,7 +12,7 @@ import torch
 
 from model_store import LoadedModel, ModelRegistry, ModelStoreError
 
-from .batching import Batcher
+from .batching import Batcher, inference_executor
 from .engine import BatchResult, ExplainRequest, InferenceEngine
 from .metrics import Metrics
 from .settings import Settings
@@ -46,15 +46,18 @@ def _load_and_warm(settings: Settings) -> tuple[LoadedModel, InferenceEngine]:
 
 
 async def start_model(state: ModelState, settings: Settings, metrics: Metrics) -> None:
-    """Load in a worker thread so the process answers liveness probes meanwhile."""
+    """Load on the inference thread (not the event loop), so liveness probes are answered meanwhile."""
     t0 = time.perf_counter()
+    executor = inference_executor()
     try:
-        loaded, engine = await asyncio.to_thread(_load_and_warm, settings)
+        loaded, engine = await asyncio.get_running_loop().run_in_executor(executor, _load_and_warm, settings)
     except ModelStoreError as exc:
+        executor.shutdown(wait=False)
         state.status, state.reason = "failed", f"no model could be loaded: {exc}"
         logger.error("model store %s: %s", settings.model_store, state.reason)
         return
     except Exception as exc:  # keep the process alive and not ready, and say why
+        executor.shutdown(wait=False)
         state.status, state.reason = "failed", f"model failed to load: {type(exc).__name__}: {exc}"
         logger.exception("loading the model failed")
         return
@@ -65,7 +68,7 @@ async def start_model(state: ModelState, settings: Settings, metrics: Metrics) -
             metrics.observe_stage("explain", result.explain_s)
         metrics.batch_size.observe(size)
 
-    batcher = Batcher(engine, settings.max_batch_size, settings.batch_wait_ms / 1000.0, on_batch)
+    batcher = Batcher(engine, settings.max_batch_size, settings.batch_wait_ms / 1000.0, on_batch, executor)
     batcher.start()
     state.loaded, state.batcher = loaded, batcher
     state.load_seconds = time.perf_counter() - t0

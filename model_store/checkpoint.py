@@ -159,6 +159,7 @@ def save_checkpoint(
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
     try:
+        tmp.chmod(0o755)  # mkdtemp makes it private; a store is read by the service's own user
         _write_file(tmp / WEIGHTS_FILE, weights)
         _write_file(tmp / MANIFEST_FILE, json.dumps(manifest.to_dict(), indent=2, sort_keys=True).encode())
         os.rename(tmp, target)

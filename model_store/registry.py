@@ -133,4 +133,5 @@ class ModelRegistry:
             fh.write(ref + "\n")
             fh.flush()
             os.fsync(fh.fileno())
+        os.chmod(tmp, 0o644)
         os.replace(tmp, self.root / DEFAULT_FILE)
