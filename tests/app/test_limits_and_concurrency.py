@@ -1,6 +1,11 @@
-"""Upload limits, parallel Grad-CAM requests, and memory over repeated calls."""
+"""Upload limits, CORS, micro-batching, parallel Grad-CAM requests, and memory over repeated calls."""
 
+import io
+import os
+import re
 from concurrent.futures import ThreadPoolExecutor
+
+from PIL import Image
 
 from .conftest import make_client, png_file, wait_ready
 
@@ -31,9 +36,6 @@ def test_limit_is_enforced_while_streaming_without_content_length(store, lut_byt
 
 def test_parallel_explain_requests_match_sequential_ones(client, lut_png):
     pngs = []
-    from PIL import Image
-    import io
-
     for k in range(6):  # six different images
         img = Image.open(io.BytesIO(lut_png)).rotate(0, translate=(k * 7, 0))
         buf = io.BytesIO()
@@ -61,8 +63,6 @@ def test_parallel_explain_requests_match_sequential_ones(client, lut_png):
 def _rss_mb() -> float:
     with open("/proc/self/statm") as fh:
         pages = int(fh.read().split()[1])
-    import os
-
     return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
@@ -74,3 +74,23 @@ def test_memory_does_not_grow_over_repeated_explain_calls(client, lut_png):
         assert client.post("/predict", files=png_file(lut_png), data={"explain": "true"}).status_code == 200
     growth = _rss_mb() - before
     assert growth < 30, f"resident memory grew by {growth:.1f} MB over 50 explain calls"
+
+
+def test_concurrent_requests_share_forward_passes(store, lut_png):
+    with make_client(model_store=store, batch_wait_ms=200, max_batch_size=8) as c:
+        wait_ready(c)
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            codes = list(pool.map(lambda _: c.post("/predict", files=png_file(lut_png)).status_code, range(4)))
+        assert codes == [200] * 4
+        text = c.get("/metrics").text
+        batches = float(re.search(r"precursor_inference_batch_size_count (\S+)", text).group(1))
+        images = float(re.search(r"precursor_inference_batch_size_sum (\S+)", text).group(1))
+        assert images == 4 and batches < 4  # at least two requests rode in one forward pass
+
+
+def test_cors_is_off_by_default_and_follows_settings(store, client):
+    preflight = {"Origin": "https://example.org", "Access-Control-Request-Method": "POST"}
+    assert "access-control-allow-origin" not in client.options("/predict", headers=preflight).headers
+    with make_client(model_store=store, cors_origins=["https://example.org"]) as c:
+        r = c.options("/predict", headers=preflight)
+        assert r.headers["access-control-allow-origin"] == "https://example.org"

@@ -61,3 +61,15 @@ def test_csv_irregular_time_is_refused():
     text = "time,H,D,Z\n2020-01-01T00:00:00Z,1,2,3\n2020-01-01T00:00:01Z,1,2,3\n2020-01-01T00:00:02.5Z,1,2,3\n"
     with pytest.raises(CorruptFileError, match="regular"):
         read_series(text.encode())
+
+
+def test_iaga_xyz_gives_horizontal_intensity_and_east(data_dir):
+    lines = (data_dir / "BOU20200101vsec.sec").read_text().splitlines()
+    i = next(k for k, line in enumerate(lines) if line.startswith("DATE"))
+    lines = [line.replace("HEZF", "XYZF") for line in lines[: i + 1]] + [
+        "2020-01-01 00:00:00.000 001     20000.00   3000.00  46874.62  51815.05",
+        "2020-01-01 00:00:01.000 001     20000.00  -4000.00  46874.62  51815.05",
+    ]
+    s = read_series("\n".join(lines).encode())
+    assert s.h == pytest.approx([math.hypot(20000, 3000), math.hypot(20000, 4000)])
+    assert s.d == pytest.approx([3000.0, -4000.0])

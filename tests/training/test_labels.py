@@ -73,3 +73,14 @@ def test_matched_normals_share_station_and_local_time():
     assert len(chosen) == len(events) >= 1
     assert all(n.kind == NORMAL_KIND and n.station == "LUT" for n in chosen)
     assert sorted(n.start.hour for n in chosen) == sorted(e.start.hour for e in events)  # same local times
+
+
+def test_storm_selection_takes_the_most_active_normal_windows():
+    n_blocks = 8 * 60
+    kp = KpSeries([T0 + timedelta(hours=3 * i) for i in range(n_blocks)], [1.0 + (i % 24 == 5) * 6 for i in range(n_blocks)])
+    lab = Labeller([_event("a", 50, 6.2, 10)], RULE, kp)
+    code, lat, lon = STATION
+    windows = [lab.label(code, lat, lon, T0 + timedelta(hours=6 * k), T0 + timedelta(hours=6 * k + 6))
+               for k in range(4 * 60)]
+    chosen = select_normals(windows, 1.0, "storm", np.random.default_rng(0))
+    assert chosen and all(w.kp_max == 7.0 for w in chosen)

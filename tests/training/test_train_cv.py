@@ -44,6 +44,12 @@ def test_loss_decreases_and_the_toy_is_learnt():
     assert 1 <= result.best_epoch <= TINY.epochs
 
 
+def test_bf16_autocast_trains():
+    data = toy_set(16)
+    result = train(replace(TINY, epochs=1, bf16=True), data.subset(range(12)), data.subset(range(12, 16)), SPEC)
+    assert np.isfinite(result.history[0]["train_loss"]) and np.isfinite(result.history[0]["val_loss"])
+
+
 def test_resume_continues_from_the_saved_epoch(tmp_path):
     data = toy_set(24)
     cfg = replace(TINY, epochs=2)
