@@ -27,7 +27,7 @@ test: $(STAMP)
 run: $(STAMP)
 	$(PY) -m app --host $(HOST) --port $(PORT)
 
-# Build the simulated dataset, cross-validate, train and export the default model (~30 min on 2 cores).
+# Build the simulated dataset, cross-validate, train and export the default model (~45 min on 2 cores).
 model: $(STAMP)
 	$(PY) -m training build-dataset --source sim --config configs/sim_default.yaml --out $(DATASET) --quiet
 	$(PY) -m training cv --config configs/default_model.yaml --data $(DATASET) --out $(RUN)/cv --quiet
