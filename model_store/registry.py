@@ -9,12 +9,12 @@ from __future__ import annotations
 import logging
 import os
 import re
-import tempfile
 from pathlib import Path
 from typing import Any
 
 from .checkpoint import MANIFEST_FILE, LoadedModel, Manifest, load_checkpoint, read_manifest, save_checkpoint
 from .errors import CheckpointError, ModelNotFoundError
+from .fileio import atomic_write_text
 from .model import PrecursorNet
 from .spectrogram import InputSpec
 
@@ -127,11 +127,4 @@ class ModelRegistry:
 
     def set_default(self, ref: str) -> None:
         self.resolve(ref)  # refuse a reference that does not exist
-        self.root.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".DEFAULT.", dir=self.root)
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(ref + "\n")
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, self.root / DEFAULT_FILE)
+        atomic_write_text(self.root / DEFAULT_FILE, ref + "\n")

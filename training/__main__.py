@@ -8,12 +8,12 @@ import logging
 import sys
 from pathlib import Path
 
-
 import numpy as np
 
-from model_store import InputSpec
+from model_store import InputSpec, ModelStoreError
+from model_store.fileio import atomic_write_bytes, atomic_write_text
 
-from .catalog import atomic_write_bytes, atomic_write_text, write_catalog
+from .catalog import write_catalog
 from .config import load_yaml
 from .dataset import BuildConfig, build_real, build_sim
 from .simulate import World
@@ -216,7 +216,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         return args.func(args)
-    except (ValueError, OSError, KeyError) as exc:
+    except (ValueError, OSError, KeyError, ModelStoreError) as exc:
         logger.error("%s", exc)
         return 2
 

@@ -12,7 +12,8 @@ import os
 from bisect import bisect_right
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from pathlib import Path
+
+from model_store.fileio import atomic_write_text, parse_utc
 
 CATALOG_COLUMNS = ("event_id", "time_utc", "latitude", "longitude", "depth_km", "magnitude", "region")
 
@@ -28,11 +29,6 @@ class Event:
     region: str = ""
 
 
-def parse_time(value: str) -> datetime:
-    t = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-    return t.replace(tzinfo=timezone.utc) if t.tzinfo is None else t.astimezone(timezone.utc)
-
-
 def format_time(t: datetime) -> str:
     return t.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
@@ -43,7 +39,7 @@ def read_catalog(path: str | os.PathLike) -> list[Event]:
     with open(path, newline="", encoding="utf-8") as fh:
         for i, row in enumerate(csv.DictReader(fh), start=2):
             try:
-                t = parse_time(row["time_utc"])
+                t = parse_utc(row["time_utc"])
                 lat, lon = float(row["latitude"]), float(row["longitude"])
                 event_id = row.get("event_id") or f"{t:%Y%m%dT%H%M%S}_{lat:+.2f}_{lon:+.2f}"
                 events.append(
@@ -76,7 +72,7 @@ class KpSeries:
         times, values = [], []
         with open(path, newline="", encoding="utf-8") as fh:
             for row in csv.DictReader(fh):
-                times.append(parse_time(row["time_utc"]))
+                times.append(parse_utc(row["time_utc"]))
                 values.append(float(row["kp"]))
         return cls(times, values)
 
@@ -93,18 +89,3 @@ class KpSeries:
         i1 = bisect_right(self.times, end)
         vals = self.values[i0:i1]
         return max(vals) if vals else None
-
-
-def atomic_write_text(path: str | os.PathLike, text: str) -> None:
-    atomic_write_bytes(path, text.encode("utf-8"))
-
-
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with open(tmp, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)

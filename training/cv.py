@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -27,14 +27,6 @@ logger = logging.getLogger(__name__)
 
 SCHEME_KEYS = {"loeo": "group_event", "loso": "group_station", "time": "group_time_block"}
 KP_BINS = ((0.0, 3.0, "Kp<3"), (3.0, 5.0, "3<=Kp<5"), (5.0, 10.0, "Kp>=5 (storm)"))
-
-
-@dataclass(frozen=True)
-class Fold:
-    index: int
-    train: np.ndarray
-    val: np.ndarray
-    test: np.ndarray
 
 
 def _groups(rows: list[dict[str, str]], key: str) -> np.ndarray:
@@ -169,7 +161,7 @@ def run_cv(data: SampleSet, spec: InputSpec, cfg: TrainConfig, scheme: str = "lo
             perm = np.random.default_rng(seed + 1000 + fi).permutation(len(fit_idx))
             shuffled = data.subset(fit_idx)
             shuffled.magnitude, shuffled.azimuth = shuffled.magnitude[perm], shuffled.azimuth[perm]
-            ccfg = TrainConfig.from_dict({**cfg.to_dict(), "epochs": control_epochs or cfg.epochs})
+            ccfg = replace(cfg, epochs=control_epochs or cfg.epochs)
             control = train(ccfg, shuffled, data.subset(val_idx), spec, progress=progress)
             cprobs = predict_probabilities(control.model, data.images[test_idx], spec)
             control_idx.append(test_idx)
@@ -218,7 +210,8 @@ def summary(report: dict[str, Any]) -> dict[str, Any]:
 def write_outputs(report: dict[str, Any], out_dir: str | Path) -> None:
     import json
 
-    from .catalog import atomic_write_text
+    from model_store.fileio import atomic_write_text
+
     from .report import render_figures, render_markdown
 
     out = Path(out_dir)

@@ -30,7 +30,9 @@ from model_store.errors import ReadError, UnsupportedSamplingError
 from model_store.spectrogram import conform_sampling, cut_windows, image_to_png, window_to_image
 from model_store.stations import get_station
 
-from .catalog import KpSeries, atomic_write_bytes, atomic_write_text, read_catalog, write_catalog
+from model_store.fileio import atomic_write_bytes, atomic_write_text
+
+from .catalog import KpSeries, read_catalog, write_catalog
 from .labels import EVENT, EXCLUDED, Labeller, LabelRule, WindowLabel, select_normals
 from .simulate import SECONDS_PER_DAY, SimConfig, World
 from .writers import to_frg604rc
@@ -232,8 +234,10 @@ def build_real(config: BuildConfig, data_dir: str | Path, catalog: str | Path, o
     spec = config.input_spec
     labeller = Labeller(read_catalog(catalog), config.labels, KpSeries.read(kp) if kp else None)
     labels: list[WindowLabel] = []
-    images: dict[str, bytes] = {}
     skipped_files: list[str] = []
+    png_dir = out / "spectrograms"
+    png_dir.mkdir(parents=True, exist_ok=True)
+    # Render every usable window as it is read (archives do not fit in memory), drop unselected ones after.
     for path in tqdm(list(_station_files(Path(data_dir))), desc="reading", unit="file", disable=not progress):
         try:
             series = read_series(path)
@@ -250,15 +254,16 @@ def build_real(config: BuildConfig, data_dir: str | Path, catalog: str | Path, o
             for lab, data in _label_series(series, spec, labeller, lat, lon):
                 labels.append(lab)
                 if data is not None and lab.kind != EXCLUDED:
-                    images[sample_id(lab)] = image_to_png(window_to_image(data, spec))
+                    atomic_write_bytes(png_dir / f"{sample_id(lab)}.png", image_to_png(window_to_image(data, spec)))
         except UnsupportedSamplingError as exc:
             skipped_files.append(f"{path.name}: {exc}")
     for note in skipped_files:
         logger.warning("skipped %s", note)
     selected = _select(labels, config.dataset)
-    (out / "spectrograms").mkdir(parents=True, exist_ok=True)
-    for w in selected:
-        atomic_write_bytes(out / "spectrograms" / f"{sample_id(w)}.png", images[sample_id(w)])
+    keep = {sample_id(w) for w in selected}
+    for w in labels:
+        if w.kind != EXCLUDED and sample_id(w) not in keep:
+            (png_dir / f"{sample_id(w)}.png").unlink(missing_ok=True)
     rows = [_row(w, config.labels) for w in selected]
     excluded = [_row(w, config.labels) for w in labels if w.kind == EXCLUDED]
     info = {"source": "real", "trained_on": "real", "config": config.to_dict(), "skipped_files": skipped_files,

@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import datetime, timezone
+from datetime import datetime
 
 import numpy as np
 
 from ..errors import CorruptFileError
+from ..fileio import parse_utc
 from ..series import StationSeries
 from ._grid import regular_grid
 from ._source import decode_text
@@ -64,11 +65,6 @@ def sniff(data: bytes) -> bool:
         return False
 
 
-def _parse_time(value: str) -> datetime:
-    t = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-    return t.replace(tzinfo=timezone.utc) if t.tzinfo is None else t.astimezone(timezone.utc)
-
-
 def _parse_value(value: str) -> float:
     value = value.strip()
     return float(value) if value and value.lower() != "nan" else np.nan
@@ -91,7 +87,7 @@ def read(data: bytes, name: str = "<bytes>") -> StationSeries:
     rows: list[list[float]] = []
     for lineno, row in enumerate(csv.reader(io.StringIO("\n".join(body[1:]))), start=2):
         try:
-            times.append(_parse_time(row[time_col]))
+            times.append(parse_utc(row[time_col]))
             rows.append([_parse_value(row[i]) for i in field_idx])
         except (ValueError, IndexError) as exc:
             raise CorruptFileError(f"{name}: data row {lineno - 1} is malformed: {','.join(row)[:60]!r}") from exc

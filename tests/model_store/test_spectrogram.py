@@ -53,6 +53,15 @@ def test_windows_with_too_many_gaps_are_reported_not_filled(lut_day):
     assert "80.0% of samples" in windows[2].skipped_reason
 
 
+def test_our_linear_detrend_matches_scipys(lut_day):
+    from scipy import signal
+
+    w = cut_windows(lut_day, SPEC)[0].data
+    _, _, p = signal.spectrogram(w, fs=1.0, window="hann", nperseg=256, noverlap=128, detrend="linear",
+                                 scaling="density", axis=-1)
+    np.testing.assert_allclose(spectrogram_db(w, SPEC), 10 * np.log10(p + 1e-12), atol=1e-4)
+
+
 def test_fixed_db_scale_keeps_absolute_amplitude(lut_day):
     w = cut_windows(lut_day, SPEC)[0].data
     quiet = window_to_image(w, SPEC)

@@ -62,6 +62,22 @@ def test_real_lut_day_is_labelled_with_reasons(data_dir, tmp_path):
     assert all(r["magnitude_class"] == "Normal" and "Dobrovolsky" in r["label_reason"] for r in rows)
     assert [r["kp_max"] for r in rows] == ["3.000", "2.667", "3.667", "4.000"]
     assert info["summary"]["magnitude_class"] == {"Normal": 4}
+    assert sorted(p.name for p in (tmp_path / "ds" / "spectrograms").iterdir()) == [r["sample_id"] + ".png" for r in rows]
+
+
+def test_real_source_keeps_only_selected_spectrograms(data_dir, tmp_path):
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    (raw / "S230101.LUT.gz").write_bytes((data_dir / "S230101.LUT.gz").read_bytes())
+    # 'matched' Normals need event windows to match; this day has none, so nothing is kept
+    cfg = BuildConfig.from_dict({"dataset": {"normal_selection": "matched"}})
+    build_real(cfg, raw, data_dir / "bmkg_catalog_2022-12-15_2023-01-26.csv", tmp_path / "ds", progress=False)
+    assert list((tmp_path / "ds" / "spectrograms").iterdir()) == []
+
+
+def test_cli_reports_bad_input_without_a_traceback(tmp_path, caplog):
+    assert cli(["train", "--data", str(tmp_path / "missing"), "--out", str(tmp_path / "run"), "--quiet"]) == 2
+    assert "missing" in caplog.text
 
 
 def test_cli_simulate_writes_raw_files_the_readers_accept(tmp_path):
