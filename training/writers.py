@@ -120,7 +120,8 @@ def to_csv(series: StationSeries) -> bytes:
 
 IMAGCDF_FILL = 99999.0
 CDF_DOUBLE, CDF_TIME_TT2000 = 45, 33
-IMAGCDF_ELEMENTS = "HEZ"
+IMAGCDF_ORIENTATIONS = ("HEZ", "HDZ")
+IMAGCDF_TIMES = "GeomagneticVectorTimes"
 
 
 def _tt2000(series: StationSeries, cdflib) -> np.ndarray:
@@ -136,18 +137,29 @@ def _tt2000(series: StationSeries, cdflib) -> np.ndarray:
     return stamps
 
 
-def to_imagcdf(series: StationSeries, compress: bool = True) -> bytes:
-    """Encode a series as an INTERMAGNET ImagCDF 1.2 file with H, E (the D channel, nT), Z (needs cdflib)."""
+def to_imagcdf(series: StationSeries, orientation: str = "HEZ", scalar_f: np.ndarray | None = None,
+               compress: bool = True) -> bytes:
+    """Encode a series as an INTERMAGNET ImagCDF 1.2 file (needs cdflib).
+
+    ``orientation`` "HEZ" stores the D channel as E (nT); "HDZ" stores D as an angle in degrees,
+    ``asin(D_nT / H)``. ``scalar_f`` adds an F element on the same time stamps.
+    """
     import cdflib
     from cdflib.cdfwrite import CDF as CDFWriter
 
+    if orientation not in IMAGCDF_ORIENTATIONS:
+        raise ValueError(f"orientation must be one of {IMAGCDF_ORIENTATIONS}")
     code = series.station.upper()[:3]
+    elements = orientation + ("F" if scalar_f is not None else "")
+    with np.errstate(invalid="ignore"):
+        second = series.d if orientation == "HEZ" else np.degrees(np.arcsin(series.d / series.h))
+    columns = dict(zip(elements, (series.h, second, series.z, scalar_f)))
     attrs = {
         "FormatDescription": "INTERMAGNET CDF Format", "FormatVersion": "1.2",
-        "Title": "Geomagnetic time series data", "IagaCode": code, "ElementsRecorded": IMAGCDF_ELEMENTS,
+        "Title": "Geomagnetic time series data", "IagaCode": code, "ElementsRecorded": elements,
         "PublicationLevel": "1", "PublicationDate": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "ObservatoryName": code, "Elevation": IMAGCDF_FILL, "Institution": "precursor-service writer",
-        "VectorSensOrient": IMAGCDF_ELEMENTS, "StandardLevel": "None", "Source": "institute",
+        "VectorSensOrient": orientation, "StandardLevel": "None", "Source": "institute",
     }
     if series.latitude is not None:
         attrs["Latitude"] = float(series.latitude)
@@ -158,18 +170,19 @@ def to_imagcdf(series: StationSeries, compress: bool = True) -> bytes:
         writer = CDFWriter(path, cdf_spec={"Compressed": 6 if compress else 0})
         writer.write_globalattrs({k: {0: v} for k, v in attrs.items()})
         writer.write_var(
-            {"Variable": "GeomagneticVectorTimes", "Data_Type": CDF_TIME_TT2000, "Num_Elements": 1,
-             "Rec_Vary": True, "Dim_Sizes": []},
+            {"Variable": IMAGCDF_TIMES, "Data_Type": CDF_TIME_TT2000, "Num_Elements": 1, "Rec_Vary": True,
+             "Dim_Sizes": []},
             var_data=_tt2000(series, cdflib),
         )
-        for element, values in zip(IMAGCDF_ELEMENTS, (series.h, series.d, series.z)):
+        for element, values in columns.items():
             writer.write_var(
                 {"Variable": f"GeomagneticField{element}", "Data_Type": CDF_DOUBLE, "Num_Elements": 1,
                  "Rec_Vary": True, "Dim_Sizes": []},
                 var_attrs={
-                    "FIELDNAM": f"Geomagnetic Field Element {element}", "UNITS": "nT",
+                    "FIELDNAM": f"Geomagnetic Field Element {element}",
+                    "UNITS": "Degrees of arc" if element == "D" else "nT",
                     "FILLVAL": [IMAGCDF_FILL, "CDF_DOUBLE"], "VALIDMIN": [-IMAGCDF_FILL, "CDF_DOUBLE"],
-                    "VALIDMAX": [IMAGCDF_FILL, "CDF_DOUBLE"], "DEPEND_0": "GeomagneticVectorTimes",
+                    "VALIDMAX": [IMAGCDF_FILL, "CDF_DOUBLE"], "DEPEND_0": IMAGCDF_TIMES,
                     "DISPLAY_TYPE": "time_series", "LABLAXIS": element,
                 },
                 var_data=np.where(np.isnan(values), IMAGCDF_FILL, values).astype(np.float64),

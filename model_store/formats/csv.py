@@ -34,7 +34,7 @@ from ._fields import Rows, delimited_rows, empty_rows, line_text
 from ._grid import RowGrid
 from ._lines import LineBlock, line_blocks
 from ._numbers import parse_numbers
-from ._physical import MAX_FIELD_NT, mask_unphysical
+from ._physical import MAX_FIELD_NT, mask_unphysical, station_coordinates
 from ._source import Payload, Source, as_payload
 from ._times import iso_column
 
@@ -94,6 +94,7 @@ def read(data: Payload | Source, name: str = "<bytes>") -> StationSeries:
     start, interval, values = grid.finish()
     masked: Counter = Counter()
     h, d, z = (mask_unphysical(values[:, k].copy(), MAX_FIELD_NT, masked) for k in range(3))
+    lat, lon = station_coordinates(_coordinate(meta, "latitude", name), _coordinate(meta, "longitude", name), name)
     return StationSeries(
         station=meta.get("station", "").upper(),
         start=start,
@@ -102,8 +103,8 @@ def read(data: Payload | Source, name: str = "<bytes>") -> StationSeries:
         d=d,
         z=z,
         source_format=NAME,
-        latitude=_coordinate(meta, "latitude", name),
-        longitude=_coordinate(meta, "longitude", name),
+        latitude=lat,
+        longitude=lon,
         masked_samples=dict(masked),
     )
 

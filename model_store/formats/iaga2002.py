@@ -24,6 +24,7 @@ from ._fields import whitespace_rows
 from ._grid import RowGrid
 from ._lines import LineBlock, line_blocks
 from ._numbers import parse_numbers
+from ._physical import station_coordinates
 from ._source import Payload, Source, as_payload
 from ._times import date_time_columns
 
@@ -66,10 +67,9 @@ def read(data: Payload | Source, name: str = "<bytes>") -> StationSeries:
     start, interval, values = grid.finish()
     h, d, z, masked = to_h_east_z(layout, dict(zip(layout.orientation, values.T)), ARCMIN_TO_RAD)
 
-    lat = _float_or_none(header.get("geodetic latitude"))
-    lon = _float_or_none(header.get("geodetic longitude"))
-    if lon is not None and lon > 180.0:
-        lon -= 360.0
+    lat, lon = station_coordinates(
+        _float_or_none(header.get("geodetic latitude")), _float_or_none(header.get("geodetic longitude")), name
+    )
     return StationSeries(
         station=header["station"],
         start=start,

@@ -26,6 +26,7 @@ from ..series import StationSeries
 from ._components import ARCMIN_TO_RAD, DEG_TO_RAD, to_h_east_z, vector_layout
 from ._extras import require
 from ._grid import MAX_GRID_SAMPLES, RowGrid
+from ._physical import station_coordinates
 from ._source import MAX_DECOMPRESSED_BYTES, Payload, Source, as_payload
 
 NAME = "imagcdf"
@@ -112,9 +113,7 @@ def _read_cdf(cdf, cdflib: ModuleType, name: str) -> StationSeries:
     if "D" in layout.orientation and "min" in _text(cdf.varattsget(FIELD_VARIABLE.format("D")).get("UNITS")).lower():
         d_to_rad = ARCMIN_TO_RAD
     h, d, z, masked = to_h_east_z(layout, dict(zip(layout.orientation, values.T)), d_to_rad)
-    lon = _number(attrs.get("Longitude"), None)
-    if lon is not None and lon > 180.0:
-        lon -= 360.0
+    lat, lon = station_coordinates(_number(attrs.get("Latitude"), None), _number(attrs.get("Longitude"), None), name)
     return StationSeries(
         station=_text(attrs.get("IagaCode")).strip().upper(),
         start=start,
@@ -123,7 +122,7 @@ def _read_cdf(cdf, cdflib: ModuleType, name: str) -> StationSeries:
         d=d,
         z=z,
         source_format=NAME,
-        latitude=_number(attrs.get("Latitude"), None),
+        latitude=lat,
         longitude=lon,
         masked_samples=dict(masked),
     )
