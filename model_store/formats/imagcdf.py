@@ -24,6 +24,7 @@ import numpy as np
 from ..errors import CorruptFileError, ReadError
 from ..series import StationSeries
 from ._components import ARCMIN_TO_RAD, DEG_TO_RAD, to_h_east_z, vector_layout
+from ._cdf_guard import clamped_cdf_class, uncompressed_cdf
 from ._extras import require
 from ._grid import MAX_GRID_SAMPLES, RowGrid
 from ._physical import station_coordinates
@@ -40,8 +41,9 @@ DEFAULT_FILL = 99999.0
 FILL_TOLERANCE = 0.5
 CDF_EPOCH, CDF_TIME_TT2000 = 31, 33
 EPOCH_MS_AT_1970 = 62_167_219_200_000.0  # CDF_EPOCH counts milliseconds from 0000-01-01
-# cdflib inflates compressed files and blocks in one call with no size limit; while this module reads,
-# that call is replaced by a bounded one (process-wide, hence the lock).
+# cdflib inflates compressed variable blocks in one call with no size limit; while this module reads,
+# that call is replaced by a bounded one (process-wide, hence the lock). Whole-file compression is
+# undone before cdflib sees the file (_cdf_guard).
 _INFLATE_LOCK = threading.Lock()
 
 
@@ -56,8 +58,8 @@ def sniff(data: bytes) -> bool:
 def read(data: Payload | Source, name: str = "<bytes>") -> StationSeries:
     payload = as_payload(data, name)
     name = payload.name
-    raw = payload.read_all()
     cdflib = require(EXTRA, "ImagCDF", name)
+    raw = uncompressed_cdf(payload.read_all(), MAX_DECOMPRESSED_BYTES, name)
     with tempfile.TemporaryDirectory(prefix="imagcdf-") as tmp:
         path = os.path.join(tmp, "upload.cdf")
         with open(path, "wb") as fh:
@@ -65,7 +67,7 @@ def read(data: Payload | Source, name: str = "<bytes>") -> StationSeries:
         del raw
         with _bounded_inflation(cdflib, MAX_DECOMPRESSED_BYTES, name):
             try:
-                cdf = cdflib.CDF(path)
+                cdf = clamped_cdf_class(cdflib)(path)
                 return _read_cdf(cdf, cdflib, name)
             except ReadError:
                 raise
