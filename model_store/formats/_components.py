@@ -12,10 +12,12 @@ import math
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 import numpy as np
 
 from ..errors import UnsupportedComponentsError
+from ..series import StationSeries
 from ._physical import MAX_DECLINATION_DEG, MAX_FIELD_NT, mask_unphysical
 
 ORIENTATIONS = ("HDZ", "HEZ", "XYZ")
@@ -73,3 +75,16 @@ def to_h_east_z(
     else:  # HEZ: E is already the east component in nT
         h, d = c["H"], c["E"]
     return h, d, c["Z"], counts
+
+
+def vector_series(
+    source_format: str, station: str, layout: VectorLayout, gridded: tuple[datetime, float, np.ndarray],
+    d_to_rad: float, latitude: float | None = None, longitude: float | None = None,
+) -> StationSeries:
+    """The StationSeries of gridded element columns (in ``layout.orientation`` order)."""
+    start, interval, values = gridded
+    h, d, z, masked = to_h_east_z(layout, dict(zip(layout.orientation, values.T)), d_to_rad)
+    return StationSeries(
+        station=station, start=start, sampling_interval_s=interval, h=h, d=d, z=z, source_format=source_format,
+        latitude=latitude, longitude=longitude, masked_samples=dict(masked),
+    )

@@ -22,7 +22,6 @@ Rules:
 from __future__ import annotations
 
 import csv
-from collections import Counter
 from collections.abc import Iterable, Iterator
 from itertools import chain
 
@@ -30,11 +29,12 @@ import numpy as np
 
 from ..errors import CorruptFileError
 from ..series import StationSeries
+from ._components import VectorLayout, vector_series
 from ._fields import Rows, delimited_rows, empty_rows, line_text
 from ._grid import RowGrid
 from ._lines import LineBlock, line_blocks
 from ._numbers import parse_numbers
-from ._physical import MAX_FIELD_NT, mask_unphysical, station_coordinates
+from ._physical import station_coordinates
 from ._source import Payload, Source, as_payload
 from ._times import iso_column
 
@@ -52,6 +52,7 @@ MAX_HEADER_BYTES = 64 * 1024
 SNIFF_BYTES = 8192
 UNIT_SEPARATOR = "\x1f"  # stands in for the delimiter once quoted cells are unquoted
 META_KEYS = ("station", "latitude", "longitude")
+CSV_LAYOUT = VectorLayout("HEZ", {"H": 0, "E": 1, "Z": 2})  # D is the east component in nT
 
 
 def sniff(data: bytes) -> bool:
@@ -91,22 +92,8 @@ def read(data: Payload | Source, name: str = "<bytes>") -> StationSeries:
             [parse_numbers(rows, i, name, f"{cols[i]!r} value", empty_is_missing=True) for i in field_idx]
         )
         grid.add(times, values, rows.line_no)
-    start, interval, values = grid.finish()
-    masked: Counter = Counter()
-    h, d, z = (mask_unphysical(values[:, k].copy(), MAX_FIELD_NT, masked) for k in range(3))
     lat, lon = station_coordinates(_coordinate(meta, "latitude", name), _coordinate(meta, "longitude", name), name)
-    return StationSeries(
-        station=meta.get("station", "").upper(),
-        start=start,
-        sampling_interval_s=interval,
-        h=h,
-        d=d,
-        z=z,
-        source_format=NAME,
-        latitude=lat,
-        longitude=lon,
-        masked_samples=dict(masked),
-    )
+    return vector_series(NAME, meta.get("station", "").upper(), CSV_LAYOUT, grid.finish(), 1.0, lat, lon)
 
 
 def _without_bom(chunks: Iterable[bytes]) -> Iterator[bytes]:

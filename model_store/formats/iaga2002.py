@@ -19,7 +19,7 @@ import numpy as np
 
 from ..errors import CorruptFileError
 from ..series import StationSeries
-from ._components import ARCMIN_TO_RAD, SCALAR_ELEMENTS, VectorLayout, to_h_east_z, vector_layout
+from ._components import ARCMIN_TO_RAD, SCALAR_ELEMENTS, VectorLayout, vector_layout, vector_series
 from ._fields import whitespace_rows
 from ._grid import RowGrid
 from ._lines import LineBlock, line_blocks
@@ -64,24 +64,10 @@ def read(data: Payload | Source, name: str = "<bytes>") -> StationSeries:
     grid = RowGrid(name, n_values=3)
     for block in chain([rest], blocks):
         _add_rows(block, grid, layout, 3 + len(elements), name)
-    start, interval, values = grid.finish()
-    h, d, z, masked = to_h_east_z(layout, dict(zip(layout.orientation, values.T)), ARCMIN_TO_RAD)
-
     lat, lon = station_coordinates(
         _float_or_none(header.get("geodetic latitude")), _float_or_none(header.get("geodetic longitude")), name
     )
-    return StationSeries(
-        station=header["station"],
-        start=start,
-        sampling_interval_s=interval,
-        h=h,
-        d=d,
-        z=z,
-        source_format=NAME,
-        latitude=lat,
-        longitude=lon,
-        masked_samples=dict(masked),
-    )
+    return vector_series(NAME, header["station"], layout, grid.finish(), ARCMIN_TO_RAD, lat, lon)
 
 
 def _split_header(block: LineBlock, name: str) -> tuple[dict[str, str], list[str], LineBlock]:

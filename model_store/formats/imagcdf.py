@@ -23,7 +23,7 @@ import numpy as np
 
 from ..errors import CorruptFileError, ReadError
 from ..series import StationSeries
-from ._components import ARCMIN_TO_RAD, DEG_TO_RAD, to_h_east_z, vector_layout
+from ._components import ARCMIN_TO_RAD, DEG_TO_RAD, vector_layout, vector_series
 from ._cdf_guard import clamped_cdf_class, uncompressed_cdf
 from ._extras import require
 from ._grid import MAX_GRID_SAMPLES, RowGrid
@@ -110,24 +110,12 @@ def _read_cdf(cdf, cdflib: ModuleType, name: str) -> StationSeries:
 
     grid = RowGrid(name, n_values=3, unit="record")
     grid.add(times, np.column_stack([columns[e] for e in layout.orientation]), np.arange(1, len(times) + 1))
-    start, interval, values = grid.finish()
     d_to_rad = DEG_TO_RAD
     if "D" in layout.orientation and "min" in _text(cdf.varattsget(FIELD_VARIABLE.format("D")).get("UNITS")).lower():
         d_to_rad = ARCMIN_TO_RAD
-    h, d, z, masked = to_h_east_z(layout, dict(zip(layout.orientation, values.T)), d_to_rad)
     lat, lon = station_coordinates(_number(attrs.get("Latitude"), None), _number(attrs.get("Longitude"), None), name)
-    return StationSeries(
-        station=_text(attrs.get("IagaCode")).strip().upper(),
-        start=start,
-        sampling_interval_s=interval,
-        h=h,
-        d=d,
-        z=z,
-        source_format=NAME,
-        latitude=lat,
-        longitude=lon,
-        masked_samples=dict(masked),
-    )
+    station = _text(attrs.get("IagaCode")).strip().upper()
+    return vector_series(NAME, station, layout, grid.finish(), d_to_rad, lat, lon)
 
 
 def _check_records(cdf, var: str, name: str) -> None:

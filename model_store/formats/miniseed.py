@@ -18,7 +18,7 @@ import numpy as np
 
 from ..errors import CorruptFileError, ReadError, UnsupportedComponentsError
 from ..series import StationSeries
-from ._components import ARCMIN_TO_RAD, to_h_east_z, vector_layout
+from ._components import ARCMIN_TO_RAD, vector_layout, vector_series
 from ._extras import require
 from ._grid import MAX_GRID_SAMPLES, place_segments
 from ._source import MAX_DECOMPRESSED_BYTES, Payload, Source, as_payload
@@ -106,18 +106,9 @@ def _read_stream(stream, name: str) -> StationSeries:
         for e in layout.orientation
         for tr in by_element[e]
     ]
-    start, interval, values = place_segments(segments, deltas.pop(), n_values=3, name=name, max_samples=MAX_GRID_SAMPLES)
-    h, d, z, masked = to_h_east_z(layout, dict(zip(layout.orientation, values.T)), ARCMIN_TO_RAD)
-    return StationSeries(
-        station=next(iter(ids))[1].strip().upper(),
-        start=start,
-        sampling_interval_s=interval,
-        h=h,
-        d=d,
-        z=z,
-        source_format=NAME,
-        masked_samples=dict(masked),
-    )
+    gridded = place_segments(segments, deltas.pop(), n_values=3, name=name, max_samples=MAX_GRID_SAMPLES)
+    station = next(iter(ids))[1].strip().upper()
+    return vector_series(NAME, station, layout, gridded, ARCMIN_TO_RAD)
 
 
 __all__ = ["NAME", "DESCRIPTION", "EXTRA", "sniff", "read", "element_of"]
