@@ -103,15 +103,22 @@ def _times(series: StationSeries) -> list[datetime]:
     return [series.start + timedelta(seconds=i * series.sampling_interval_s) for i in range(series.n_samples)]
 
 
-def to_csv(series: StationSeries) -> bytes:
-    """Encode a series in the project's CSV layout (empty cells for missing samples, exact floats)."""
+def to_csv(series: StationSeries, decimals: int | None = None) -> bytes:
+    """Encode a series in the project's CSV layout (empty cells for missing samples).
+
+    Values are written exactly (shortest round-trip form) unless ``decimals`` is given.
+    """
     lines = [f"# station: {series.station}"]
     if series.latitude is not None:
         lines.append(f"# latitude: {series.latitude!r}")
     if series.longitude is not None:
         lines.append(f"# longitude: {series.longitude!r}")
     lines.append("time,H,D,Z")
-    cell = lambda x: "" if np.isnan(x) else repr(float(x))  # noqa: E731
+    def cell(x: float) -> str:
+        if np.isnan(x):
+            return ""
+        return repr(float(x)) if decimals is None else f"{x:.{decimals}f}"
+
     for t, h, d, z in zip(_times(series), series.h, series.d, series.z):
         stamp = t.strftime(CSV_TIME_FORMAT) + (f".{t.microsecond:06d}" if t.microsecond else "") + "Z"
         lines.append(f"{stamp},{cell(h)},{cell(d)},{cell(z)}")
