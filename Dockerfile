@@ -14,7 +14,8 @@ COPY pyproject.toml README.md ./
 COPY model_store model_store
 COPY app app
 COPY training training
-RUN pip install -c constraints.txt .
+# the optional readers (ImagCDF, miniSEED) are part of the service image
+RUN pip install -c constraints.txt '.[cdf,mseed]'
 
 FROM python:3.11-slim
 RUN useradd --create-home --uid 10001 precursor

@@ -18,7 +18,7 @@ STORE ?= model_store/models
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -c constraints.txt -e '.[dev,train]'
+	$(PY) -m pip install --quiet -c constraints.txt -e '.[dev,train,cdf,mseed]'
 	touch $(STAMP)
 
 test: $(STAMP)

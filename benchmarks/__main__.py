@@ -2,6 +2,8 @@
 
 Targets (ratios, so that a noisy 2-core machine still gives a fair answer):
 * FRG-604RC day decode well under 0.2 s; one simulated station-day well under 1 s.
+* reading one 1-Hz day in every other format (the LUT day written by training.writers): IAGA-2002 and
+  CSV well under 0.1 s.
 * /predict p50 latency <= 1.5 x the bare model forward pass (batch 1) measured in the same run.
 * /analyze of a full 1-Hz day <= 2 x (decode + 4 windows of model time).
 * resident memory of the serving process with the default model < 1.5 GB.
@@ -65,6 +67,23 @@ def _store() -> tuple[Path, str]:
         return tmp, "untrained-atto:1 (no default model committed)"
 
 
+def _format_read_times(day) -> dict[str, float]:
+    """Median read time of one 1-Hz day in each format the project writes (optional extras if installed)."""
+    import importlib.util
+
+    from training.writers import to_csv, to_iaga2002, to_imagcdf, to_miniseed
+
+    writers = {"iaga2002": (to_iaga2002, None), "csv": (lambda s: to_csv(s, decimals=2), None),
+               "imagcdf": (to_imagcdf, "cdflib"), "miniseed": (to_miniseed, "obspy")}
+    times = {}
+    for fmt, (writer, needs) in writers.items():
+        if needs and importlib.util.find_spec(needs) is None:
+            continue
+        data = writer(day)
+        times[fmt] = _median_time(lambda: read_series(data), 5)
+    return times
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks")
     parser.add_argument("--requests", type=int, default=40)
@@ -76,6 +95,7 @@ def main() -> int:
     # ---- readers and simulator
     raw = LUT.read_bytes()
     results["frg_day_decode_s"] = _median_time(lambda: read_series(raw), 5)
+    results["day_read_s"] = _format_read_times(read_series(raw))
     from training.simulate import SimConfig, World
 
     world = World(SimConfig(days=1, stations=("LUT",)))
@@ -141,6 +161,7 @@ def main() -> int:
     }
     results["targets_met"] = {
         "frg_decode_under_0.2s": results["frg_day_decode_s"] < 0.2,
+        "iaga2002_and_csv_day_under_0.1s": max(results["day_read_s"]["iaga2002"], results["day_read_s"]["csv"]) < 0.1,
         "sim_station_day_under_1s": results["sim_station_day_s"] < 1.0,
         "predict_ratio": list(results["ratios"].values())[0] <= 1.5,
         "analyze_ratio": list(results["ratios"].values())[1] <= 2.0,

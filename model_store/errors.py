@@ -23,6 +23,14 @@ class CorruptFileError(ReadError):
     """The input looks like a known format but is damaged or truncated."""
 
 
+class MissingExtraError(UnknownFormatError):
+    """The input is in a format whose reader needs an optional extra that is not installed."""
+
+
+class UnsupportedComponentsError(ReadError):
+    """The file is readable but records field components the model cannot use (e.g. an instrument frame)."""
+
+
 class UnsupportedSamplingError(ModelStoreError):
     """The data's sampling cannot support the requested input spec."""
 

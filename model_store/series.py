@@ -18,6 +18,9 @@ class StationSeries:
     ``d`` is the east (declination-direction) component in nT: readers convert angles to nT
     (``D_nT = H * sin(D)``) and use ``Y`` for XYZ data. Sample ``i`` is at ``start + i * interval``
     (UTC). ``aux`` holds any extra channels the format carries (tilt, temperatures) on the same time base.
+    ``masked_samples`` counts, by reason, the values the file gave that the reader set to missing:
+    ``non_finite`` (``inf``) and ``out_of_range`` (beyond the physical range, e.g. ``|B| > 100,000 nT``).
+    Values the file itself marks missing (empty cells, ``nan``, 99999, fill values, gaps) are not counted.
     """
 
     station: str
@@ -30,6 +33,7 @@ class StationSeries:
     latitude: float | None = None
     longitude: float | None = None
     aux: dict[str, np.ndarray] = field(default_factory=dict)
+    masked_samples: dict[str, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         n = len(self.h)

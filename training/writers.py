@@ -1,12 +1,18 @@
-"""Writers for the station formats the simulator emits, so the real readers are exercised.
+"""Writers for the station formats the project reads, so the real readers are exercised.
 
 The FRG-604RC writer is the exact inverse of ``model_store.formats.frg604rc`` (constants shared);
-IAGA-2002 follows the INTERMAGNET layout with 99999.00 for missing values.
+IAGA-2002 follows the INTERMAGNET layout with 99999.00 for missing values; CSV is the project's own
+layout (``model_store.formats.csv``); ImagCDF (needs ``cdflib``) and miniSEED (needs ``obspy``) follow
+INTERMAGNET's ImagCDF 1.2 and the SEED channel naming for geomagnetic data. Every writer stores H,
+the D channel as E (east, nT) and Z, so reading its output gives back the same series.
 """
 
 from __future__ import annotations
 
-from datetime import timedelta
+import io
+import os
+import tempfile
+from datetime import datetime, timedelta, timezone
 
 import numpy as np
 
@@ -88,3 +94,133 @@ def to_iaga2002(series: StationSeries) -> bytes:
             f"{h:10.2f}{e:10.2f}{z:10.2f}{IAGA_MISSING:10.2f}"
         )
     return ("\n".join(lines) + "\n").encode("ascii")
+
+
+CSV_TIME_FORMAT = "%Y-%m-%dT%H:%M:%S"
+
+
+def _times(series: StationSeries) -> list[datetime]:
+    return [series.start + timedelta(seconds=i * series.sampling_interval_s) for i in range(series.n_samples)]
+
+
+def to_csv(series: StationSeries, decimals: int | None = None) -> bytes:
+    """Encode a series in the project's CSV layout (empty cells for missing samples).
+
+    Values are written exactly (shortest round-trip form) unless ``decimals`` is given.
+    """
+    lines = [f"# station: {series.station}"]
+    if series.latitude is not None:
+        lines.append(f"# latitude: {series.latitude!r}")
+    if series.longitude is not None:
+        lines.append(f"# longitude: {series.longitude!r}")
+    lines.append("time,H,D,Z")
+    def cell(x: float) -> str:
+        if np.isnan(x):
+            return ""
+        return repr(float(x)) if decimals is None else f"{x:.{decimals}f}"
+
+    for t, h, d, z in zip(_times(series), series.h, series.d, series.z):
+        stamp = t.strftime(CSV_TIME_FORMAT) + (f".{t.microsecond:06d}" if t.microsecond else "") + "Z"
+        lines.append(f"{stamp},{cell(h)},{cell(d)},{cell(z)}")
+    return ("\n".join(lines) + "\n").encode("utf-8")
+
+
+IMAGCDF_FILL = 99999.0
+CDF_DOUBLE, CDF_TIME_TT2000 = 45, 33
+IMAGCDF_ORIENTATIONS = ("HEZ", "HDZ")
+IMAGCDF_TIMES = "GeomagneticVectorTimes"
+
+
+def _tt2000(series: StationSeries, cdflib) -> np.ndarray:
+    """TT2000 stamps of every sample (stepping in nanoseconds unless a leap second intervenes)."""
+    def tt(t: datetime) -> int:
+        return int(cdflib.cdfepoch.compute_tt2000([t.year, t.month, t.day, t.hour, t.minute, t.second,
+                                                   t.microsecond // 1000, t.microsecond % 1000, 0]))
+    step = int(round(series.sampling_interval_s * 1e9))
+    stamps = tt(series.start) + step * np.arange(series.n_samples, dtype=np.int64)
+    end = series.start + timedelta(seconds=(series.n_samples - 1) * series.sampling_interval_s)
+    if series.n_samples and stamps[-1] != tt(end):
+        stamps = np.array([tt(t) for t in _times(series)], dtype=np.int64)
+    return stamps
+
+
+def to_imagcdf(series: StationSeries, orientation: str = "HEZ", scalar_f: np.ndarray | None = None,
+               compress: bool = True) -> bytes:
+    """Encode a series as an INTERMAGNET ImagCDF 1.2 file (needs cdflib).
+
+    ``orientation`` "HEZ" stores the D channel as E (nT); "HDZ" stores D as an angle in degrees,
+    ``asin(D_nT / H)``. ``scalar_f`` adds an F element on the same time stamps.
+    """
+    import cdflib
+    from cdflib.cdfwrite import CDF as CDFWriter
+
+    if orientation not in IMAGCDF_ORIENTATIONS:
+        raise ValueError(f"orientation must be one of {IMAGCDF_ORIENTATIONS}")
+    code = series.station.upper()[:3]
+    elements = orientation + ("F" if scalar_f is not None else "")
+    with np.errstate(invalid="ignore"):
+        second = series.d if orientation == "HEZ" else np.degrees(np.arcsin(series.d / series.h))
+    columns = dict(zip(elements, (series.h, second, series.z, scalar_f)))
+    attrs = {
+        "FormatDescription": "INTERMAGNET CDF Format", "FormatVersion": "1.2",
+        "Title": "Geomagnetic time series data", "IagaCode": code, "ElementsRecorded": elements,
+        "PublicationLevel": "1", "PublicationDate": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "ObservatoryName": code, "Elevation": IMAGCDF_FILL, "Institution": "precursor-service writer",
+        "VectorSensOrient": orientation, "StandardLevel": "None", "Source": "institute",
+    }
+    if series.latitude is not None:
+        attrs["Latitude"] = float(series.latitude)
+    if series.longitude is not None:
+        attrs["Longitude"] = float(series.longitude)
+    with tempfile.TemporaryDirectory(prefix="imagcdf-") as tmp:
+        path = os.path.join(tmp, f"{code.lower()}.cdf")
+        writer = CDFWriter(path, cdf_spec={"Compressed": 6 if compress else 0})
+        writer.write_globalattrs({k: {0: v} for k, v in attrs.items()})
+        writer.write_var(
+            {"Variable": IMAGCDF_TIMES, "Data_Type": CDF_TIME_TT2000, "Num_Elements": 1, "Rec_Vary": True,
+             "Dim_Sizes": []},
+            var_data=_tt2000(series, cdflib),
+        )
+        for element, values in columns.items():
+            writer.write_var(
+                {"Variable": f"GeomagneticField{element}", "Data_Type": CDF_DOUBLE, "Num_Elements": 1,
+                 "Rec_Vary": True, "Dim_Sizes": []},
+                var_attrs={
+                    "FIELDNAM": f"Geomagnetic Field Element {element}",
+                    "UNITS": "Degrees of arc" if element == "D" else "nT",
+                    "FILLVAL": [IMAGCDF_FILL, "CDF_DOUBLE"], "VALIDMIN": [-IMAGCDF_FILL, "CDF_DOUBLE"],
+                    "VALIDMAX": [IMAGCDF_FILL, "CDF_DOUBLE"], "DEPEND_0": IMAGCDF_TIMES,
+                    "DISPLAY_TYPE": "time_series", "LABLAXIS": element,
+                },
+                var_data=np.where(np.isnan(values), IMAGCDF_FILL, values).astype(np.float64),
+            )
+        writer.close()
+        with open(path, "rb") as fh:
+            return fh.read()
+
+
+# SEED band codes of the geomagnetic channel convention, by sampling interval in seconds
+SEED_BAND = {0.1: "B", 1.0: "L", 60.0: "U", 3600.0: "R", 86400.0: "P"}
+MSEED_RECORD_BYTES = 4096
+
+
+def to_miniseed(series: StationSeries, network: str = "XX", location: str = "R0") -> bytes:
+    """Encode a series as miniSEED channels ``?FH``, ``?FE``, ``?FZ`` (needs obspy); gaps are left out."""
+    from obspy import Stream, Trace, UTCDateTime
+
+    band = SEED_BAND.get(float(series.sampling_interval_s))
+    if band is None:
+        raise ValueError(f"no SEED band code for a {series.sampling_interval_s:g}-second interval")
+    start = UTCDateTime(series.start)
+    traces = []
+    for element, values in zip("HEZ", (series.h, series.d, series.z)):
+        valid = np.r_[False, ~np.isnan(values), False].astype(np.int8)
+        edges = np.flatnonzero(np.diff(valid))
+        for i0, i1 in zip(edges[::2], edges[1::2]):
+            stats = {"network": network, "station": series.station.upper()[:5], "location": location,
+                     "channel": f"{band}F{element}", "delta": series.sampling_interval_s,
+                     "starttime": start + float(i0) * series.sampling_interval_s}
+            traces.append(Trace(np.ascontiguousarray(values[i0:i1], dtype=np.float64), header=stats))
+    out = io.BytesIO()
+    Stream(traces).write(out, format="MSEED", encoding="FLOAT64", reclen=MSEED_RECORD_BYTES)
+    return out.getvalue()

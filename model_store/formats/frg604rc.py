@@ -15,6 +15,7 @@ import numpy as np
 
 from ..errors import CorruptFileError
 from ..series import StationSeries
+from ._source import Payload, Source, as_payload
 
 NAME = "frg604rc"
 DESCRIPTION = "BMKG FRG-604RC 1-second binary day file"
@@ -27,6 +28,8 @@ BLOCK_BYTES = HEADER_BYTES + RECORDS_PER_BLOCK * RECORD_BYTES  # 10,230
 BLOCKS_PER_DAY = 144
 SECONDS_PER_DAY = 86_400
 MAX_TRAILER_BYTES = 16  # files seen end with 3 bytes FA F3 20
+# Inflate at most one block more than a day, so that an over-long file is refused by its block count.
+MAX_READ_BYTES = (BLOCKS_PER_DAY + 1) * BLOCK_BYTES
 
 STATION_SLICE = slice(2, 5)
 TIME_SLICE = slice(5, 10)  # yy mm dd hh mi, binary
@@ -69,7 +72,10 @@ def _scaled(raw: np.ndarray, scale: float, missing_above: float) -> np.ndarray:
     return out
 
 
-def read(data: bytes, name: str = "<bytes>") -> StationSeries:
+def read(data: Payload | Source, name: str = "<bytes>") -> StationSeries:
+    payload = as_payload(data, name)
+    name = payload.name
+    data = payload.read_all(MAX_READ_BYTES)
     n_blocks, trailer = divmod(len(data), BLOCK_BYTES)
     if n_blocks == 0:
         raise CorruptFileError(

@@ -1,31 +1,44 @@
-"""IAGA-2002, the INTERMAGNET exchange format (1-second and 1-minute; HDZF, HEZF, XYZF, ...).
+"""IAGA-2002, the INTERMAGNET exchange format (1-second and 1-minute; HDZF, HEZF, XYZF, EHZF, ...).
 
-Fixed-width header lines end in ``|``; the column header line starts with ``DATE``; data lines are
-``YYYY-MM-DD HH:MM:SS.sss DOY c1 c2 c3 c4``. ``99999.00`` marks a missing value and ``88888.00`` a
-value that was not recorded; both become NaN. D given as an angle (minutes of arc) is turned into
-the east component in nT, ``D_nT = H * sin(D)``; for XYZ data H = sqrt(X^2 + Y^2) and D = Y.
+Fixed-width header lines end in ``|``; the column header line ``DATE TIME DOY <code><element> ...`` names
+the components, and its names decide which column is which (the element is what follows the IAGA code,
+e.g. ``WICE`` -> E). The ``Reported`` header field is only a cross-check: if it disagrees with the column
+names about a vector component, the file is refused rather than read with components swapped. Data
+lines are ``YYYY-MM-DD HH:MM:SS.sss DOY c1 c2 c3 [c4]``; ``99999.00`` marks a missing value and
+``88888.00`` a value that was not recorded; both become NaN. D (minutes of arc) becomes the east
+component in nT, ``D_nT = H * sin(D)``; for XYZ data H = sqrt(X^2 + Y^2) and D = Y. Lines are parsed
+with numpy a block at a time while the (possibly gzipped) input streams in.
 """
 
 from __future__ import annotations
 
-import math
 import re
-from datetime import datetime, timezone
+from itertools import chain
 
 import numpy as np
 
 from ..errors import CorruptFileError
 from ..series import StationSeries
-from ._grid import regular_grid
+from ._components import ARCMIN_TO_RAD, SCALAR_ELEMENTS, VectorLayout, vector_layout, vector_series
+from ._fields import whitespace_rows
+from ._grid import RowGrid
+from ._lines import LineBlock, line_blocks
+from ._numbers import parse_numbers
+from ._physical import station_coordinates
+from ._source import Payload, Source, as_payload
+from ._times import date_time_columns
 
 NAME = "iaga2002"
 DESCRIPTION = "IAGA-2002 text (INTERMAGNET), 1-second or 1-minute"
 
 MISSING_VALUES = (99999.0, 88888.0)
 MISSING_TOLERANCE = 0.5
-SUPPORTED_ORIENTATIONS = ("HDZ", "HEZ", "XYZ", "DHZ")
+FIXED_COLUMNS = ("DATE", "TIME", "DOY")
+DATE_COLUMN, TIME_COLUMN = 0, 1
+MAX_LINE_BYTES = 4096  # IAGA-2002 lines are 70 characters
+MAX_HEADER_BYTES = 64 * 1024
 _FORMAT_LINE = re.compile(r"^\s*Format\s+IAGA-2002", re.IGNORECASE)
-_ARCMIN_TO_RAD = math.pi / (180.0 * 60.0)
+_COLUMN_LINE = re.compile(rb"(?:^|\n)DATE\b")
 
 
 def sniff(data: bytes) -> bool:
@@ -37,88 +50,104 @@ def sniff(data: bytes) -> bool:
         return False
 
 
-def _parse_header(lines: list[str], name: str) -> tuple[dict[str, str], int]:
+def read(data: Payload | Source, name: str = "<bytes>") -> StationSeries:
+    payload = as_payload(data, name)
+    name = payload.name
+    blocks = line_blocks(payload.chunks(), name, MAX_LINE_BYTES)
+    first = next(blocks, None)
+    if first is None:
+        raise CorruptFileError(f"{name}: input is empty")
+    header, elements, rest = _split_header(first, name)
+    _cross_check(header.get("reported", ""), elements, name)
+    layout = vector_layout(elements, name)
+
+    grid = RowGrid(name, n_values=3)
+    for block in chain([rest], blocks):
+        _add_rows(block, grid, layout, 3 + len(elements), name)
+    lat, lon = station_coordinates(
+        _float_or_none(header.get("geodetic latitude")), _float_or_none(header.get("geodetic longitude")), name
+    )
+    return vector_series(NAME, header["station"], layout, grid.finish(), ARCMIN_TO_RAD, lat, lon)
+
+
+def _split_header(block: LineBlock, name: str) -> tuple[dict[str, str], list[str], LineBlock]:
+    """(header fields, the element of each data column, the block's lines after the column line)."""
+    found = _COLUMN_LINE.search(block.data, 0, MAX_HEADER_BYTES)
+    if found is None:
+        raise CorruptFileError(
+            f"{name}: no 'DATE TIME DOY ...' column header line in the first {MAX_HEADER_BYTES // 1024} KB"
+        )
+    col_start = found.start() + (block.data[found.start()] == 0x0A)
+    col_end = block.data.index(b"\n", col_start) + 1
+    col_line_no = block.first_line + block.data.count(b"\n", 0, col_start)
+    try:
+        head_lines = block.data[:col_start].decode("ascii").splitlines()
+        col_text = block.data[col_start:col_end].decode("ascii")
+    except UnicodeDecodeError as exc:
+        line = block.first_line + block.data.count(b"\n", 0, exc.start)
+        raise CorruptFileError(f"{name}: IAGA-2002 header must be ASCII; bad byte on line {line}") from exc
+    header = _header_fields(head_lines)
+    columns = col_text.strip().rstrip("|").split()
+    if [c.upper() for c in columns[:3]] != list(FIXED_COLUMNS) or len(columns) < 6:
+        raise CorruptFileError(
+            f"{name}: column header line {col_line_no} must be 'DATE TIME DOY' and three or more components, "
+            f"not {col_text.strip()[:80]!r}"
+        )
+    code = (header.get("iaga code", "") or columns[3][:3]).upper()
+    header["station"] = code
+    elements = [_element(c.upper(), code) for c in columns[3:]]
+    rest = LineBlock(block.data[col_end:], col_line_no + 1)
+    return header, elements, rest
+
+
+def _header_fields(lines: list[str]) -> dict[str, str]:
     header: dict[str, str] = {}
-    for i, line in enumerate(lines):
-        if line.startswith("DATE"):
-            return header, i
+    for line in lines:
         body = line.rstrip().rstrip("|").strip()
         if not body or body.startswith("#"):
             continue
         key, _, value = body.partition("  ")
         header[key.strip().lower()] = value.strip()
-    raise CorruptFileError(f"{name}: no 'DATE TIME DOY ...' column header line found")
+    return header
 
 
-def read(data: bytes, name: str = "<bytes>") -> StationSeries:
-    try:
-        text = data.decode("ascii")
-    except UnicodeDecodeError as exc:
-        raise CorruptFileError(f"{name}: IAGA-2002 must be ASCII; bad byte at offset {exc.start}") from exc
-    lines = text.splitlines()
-    header, col_line = _parse_header(lines, name)
-    columns = lines[col_line].rstrip("| ").split()
-    if len(columns) < 6:
-        raise CorruptFileError(f"{name}: column header line {col_line + 1} has {len(columns)} columns, need 6+")
-    station = header.get("iaga code", "") or columns[3][:3]
-    orientation = header.get("reported", "").upper() or "".join(c[-1] for c in columns[3:7])
-    components = orientation[:3]
-    if components not in SUPPORTED_ORIENTATIONS:
-        raise CorruptFileError(
-            f"{name}: reported components {orientation!r} not supported (need one of {', '.join(SUPPORTED_ORIENTATIONS)})"
-        )
+def _element(column: str, code: str) -> str:
+    """``WICE`` -> ``E``: what follows the IAGA code, or the last letter if the name does not start with it."""
+    return column[len(code):] if column.startswith(code) and len(column) > len(code) else column[-1]
 
-    times: list[datetime] = []
-    rows: list[list[float]] = []
-    for lineno, line in enumerate(lines[col_line + 1 :], start=col_line + 2):
-        if not line.strip():
-            continue
-        parts = line.split()
-        if len(parts) < 6:
-            raise CorruptFileError(f"{name}: line {lineno} has {len(parts)} fields, expected 7: {line[:60]!r}")
-        try:
-            t = datetime.fromisoformat(f"{parts[0]}T{parts[1]}").replace(tzinfo=timezone.utc)
-            rows.append([float(v) for v in parts[3:6]])
-        except ValueError as exc:
-            raise CorruptFileError(f"{name}: line {lineno} is not a data row: {line[:60]!r}") from exc
-        times.append(t)
-    if not rows:
-        raise CorruptFileError(f"{name}: header but no data rows")
 
-    values = np.asarray(rows, dtype=np.float64)
+def _cross_check(reported: str, elements: list[str], name: str) -> None:
+    """Refuse a ``Reported`` field that disagrees with the column names about a vector component."""
+    reported = reported.replace(" ", "").upper()
+    if not reported:
+        return
+    columns = "".join(elements)
+    for k in range(max(len(reported), len(columns))):
+        r = reported[k] if k < len(reported) else ""
+        c = elements[k] if k < len(elements) else ""
+        if r != c and not ({r, c} <= set(SCALAR_ELEMENTS) | {""}):
+            raise CorruptFileError(
+                f"{name}: the header reports components {reported!r} but the column names say {columns!r} "
+                f"(column {k + 4}: {r or 'nothing'} vs {c or 'nothing'}); refusing rather than guessing which is right"
+            )
+
+
+def _add_rows(block: LineBlock, grid: RowGrid, layout: VectorLayout, n_fields: int, name: str) -> None:
+    if not block.data:
+        return
+    rows = whitespace_rows(block, n_fields, name)
+    if not len(rows):
+        return
+    times = date_time_columns(rows, DATE_COLUMN, TIME_COLUMN, name)
+    values = np.column_stack(
+        [
+            parse_numbers(rows, len(FIXED_COLUMNS) + layout.index[e], name, f"{e} value", empty_is_missing=False)
+            for e in layout.orientation
+        ]
+    )
     for code in MISSING_VALUES:
         values[np.abs(values - code) < MISSING_TOLERANCE] = np.nan
-    start, interval, index = regular_grid(times, name)
-    grid = np.full((index[-1] + 1, 3), np.nan)
-    grid[index] = values
-    c1, c2, c3 = grid.T
-    h, d = _to_h_and_east(components, c1, c2)
-
-    lat = _float_or_none(header.get("geodetic latitude"))
-    lon = _float_or_none(header.get("geodetic longitude"))
-    if lon is not None and lon > 180.0:
-        lon -= 360.0
-    return StationSeries(
-        station=station.upper(),
-        start=start,
-        sampling_interval_s=interval,
-        h=h,
-        d=d,
-        z=c3,
-        source_format=NAME,
-        latitude=lat,
-        longitude=lon,
-    )
-
-
-def _to_h_and_east(components: str, c1: np.ndarray, c2: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    if components == "HDZ":  # D in minutes of arc
-        return c1, c1 * np.sin(c2 * _ARCMIN_TO_RAD)
-    if components == "DHZ":
-        return c2, c2 * np.sin(c1 * _ARCMIN_TO_RAD)
-    if components == "XYZ":
-        return np.hypot(c1, c2), c2
-    return c1, c2  # HEZ: E already in nT
+    grid.add(times, values, rows.line_no)
 
 
 def _float_or_none(value: str | None) -> float | None:

@@ -1,5 +1,6 @@
 import base64
 import gzip
+import sys
 
 import pytest
 
@@ -107,3 +108,21 @@ def test_window_limit_is_enforced(store, lut_bytes):
 def test_station_override_for_files_without_one(client, lut_bytes):
     body = client.post("/analyze", files=_upload(lut_bytes), data={"station": "gto"}).json()
     assert body["station"]["code"] == "GTO" and body["station"]["name"] == "Gorontalo"
+
+
+def test_station_formats_of_observatories(client, data_dir, monkeypatch):
+    # a 1-second INTERMAGNET file with E, H, Z columns: two 6-h windows analysed
+    r = client.post("/analyze", files=_upload((data_dir / "wic20230712vsec_00-12h.sec.gz").read_bytes(), "wic.sec.gz"))
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["source_format"] == "iaga2002" and body["station"]["code"] == "WIC"
+    assert body["summary"]["windows_analyzed"] == 2
+    # an instrument-frame file is a 422 saying why
+    text = (data_dir / "BOU20200101vsec.sec").read_text().replace("HEZF", "UVWF")
+    text = text.replace("BOUH", "BOUU").replace("BOUE", "BOUV").replace("BOUZ", "BOUW")
+    r = client.post("/analyze", files=_upload(text.encode(), "uvw.sec"))
+    assert r.status_code == 422 and "instrument" in r.json()["error"]
+    # a format whose optional extra is not installed is a 415 naming the extra
+    monkeypatch.setitem(sys.modules, "cdflib", None)
+    r = client.post("/analyze", files=_upload((data_dir / "bou20200827_4days_vmin.cdf").read_bytes(), "bou.cdf"))
+    assert r.status_code == 415 and "pip install '.[cdf]'" in r.json()["error"]

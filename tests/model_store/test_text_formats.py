@@ -51,9 +51,9 @@ def test_csv_matches_the_iaga_rows_it_came_from(data_dir):
     assert s.latitude == pytest.approx(40.137)
 
 
-def test_csv_bad_row_names_the_row():
+def test_csv_bad_value_names_the_line():
     text = "time,H,D,Z\n2020-01-01T00:00:00Z,1,2,3\n2020-01-01T00:00:01Z,1,x,3\n"
-    with pytest.raises(CorruptFileError, match="row 2"):
+    with pytest.raises(CorruptFileError, match="line 3: .d. value .x. is not a number"):
         read_series(text.encode())
 
 
@@ -66,7 +66,9 @@ def test_csv_irregular_time_is_refused():
 def test_iaga_xyz_gives_horizontal_intensity_and_east(data_dir):
     lines = (data_dir / "BOU20200101vsec.sec").read_text().splitlines()
     i = next(k for k, line in enumerate(lines) if line.startswith("DATE"))
-    lines = [line.replace("HEZF", "XYZF") for line in lines[: i + 1]] + [
+    header = [line.replace("HEZF", "XYZF") for line in lines[:i]]
+    columns = lines[i].replace("BOUH", "BOUX").replace("BOUE", "BOUY")
+    lines = header + [columns] + [
         "2020-01-01 00:00:00.000 001     20000.00   3000.00  46874.62  51815.05",
         "2020-01-01 00:00:01.000 001     20000.00  -4000.00  46874.62  51815.05",
     ]
