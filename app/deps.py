@@ -27,7 +27,8 @@ def get_model_state(request: Request) -> ModelState:
 def get_ready_model(request: Request) -> ModelState:
     state: ModelState = request.app.state.model
     if not state.ready:
-        raise ServiceError(503, f"model not ready: {state.reason}")
+        retry = {"Retry-After": "5"} if state.status == "loading" else None  # a failed load needs an operator
+        raise ServiceError(503, f"model not ready: {state.reason}", retry)
     return state
 
 
