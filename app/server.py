@@ -2,10 +2,11 @@
 
 uvicorn times out idle keep-alive connections but not a client that connects and then sends its request
 line and headers slowly, or not at all: each such connection would be held (and count against the
-connection limit) forever. ``HeadTimeoutH11Protocol`` closes a connection whose next request head has
-not fully arrived ``header_timeout_s`` after it opened or after its previous response. The body has its
-own deadline (``BodyLimitMiddleware``); on SIGTERM uvicorn stops accepting, lets in-flight requests
-finish for up to ``shutdown_timeout_s``, then cancels what is left and exits.
+connection limit) forever. ``HeadTimeoutH11Protocol`` closes a connection whose request head has not
+fully arrived ``header_timeout_s`` after the connection opened, or after the first bytes of a later
+request on it. The body has its own deadline (``BodyLimitMiddleware``). On SIGTERM uvicorn stops
+accepting, lets in-flight requests finish for up to ``shutdown_timeout_s``, then cancels what is left
+and exits.
 """
 
 from __future__ import annotations
@@ -44,9 +45,12 @@ class HeadTimeoutH11Protocol(H11Protocol):
             self._head_cycle = self.cycle  # a whole request head arrived
             self._disarm_head_timer()
 
-    def on_response_complete(self) -> None:
-        self._arm_head_timer()  # before super(), which may go on to a pipelined request (and disarm it)
-        super().on_response_complete()
+    def data_received(self, data: bytes) -> None:
+        # The first bytes of a keep-alive connection's next request start its head deadline (until
+        # then uvicorn's keep-alive timeout applies); super() disarms it once the head is complete.
+        if self._head_timer is None and (self.cycle is None or self.cycle.response_complete):
+            self._arm_head_timer()
+        super().data_received(data)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm_head_timer()
