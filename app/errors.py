@@ -122,8 +122,13 @@ def install_error_handlers(app: FastAPI) -> None:
         return error_response(400, _validation_message(exc))
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return error_response(exc.status_code, str(exc.detail), exc.headers)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        message = str(exc.detail)
+        if exc.status_code == 404 and message == "Not Found":
+            message = "no such path; the service's routes are listed at /docs"
+        elif exc.status_code == 405 and exc.headers and "Allow" in exc.headers:
+            message = f"{request.method} is not allowed here; use {exc.headers['Allow']}"
+        return error_response(exc.status_code, message, exc.headers)
 
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:

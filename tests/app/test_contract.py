@@ -55,7 +55,9 @@ def test_every_error_is_documented_with_the_error_body(client):
 
 def test_handlers_keep_headers_and_health_answers_head(client):
     r = client.get("/predict")
-    assert r.status_code == 405 and r.headers["allow"] == "POST" and "error" in r.json()
+    assert r.status_code == 405 and r.headers["allow"] == "POST"
+    assert r.json() == {"error": "GET is not allowed here; use POST"}
+    assert client.get("/nope").json() == {"error": "no such path; the service's routes are listed at /docs"}
     for path in ("/livez", "/readyz", "/v2/health/live", "/v2/health/ready"):
         r = client.head(path)
         assert r.status_code == 200 and r.content == b""
@@ -136,3 +138,15 @@ def test_every_setting_is_in_the_readme_and_the_container_env_example():
     assert [n for n in sorted(names) if f"| `{n}` |" not in readme] == []
     parsed = Settings(_env_file=example_path)  # the example's values are valid as they stand
     assert parsed.api_key is None and parsed.log_format == "text"
+
+
+def test_not_ready_while_loading_says_when_to_retry(store, lut_png):
+    from fastapi.testclient import TestClient
+
+    from app.main import create_app
+    from app.settings import Settings
+
+    loading = TestClient(create_app(Settings(model_store=store)))  # no lifespan: the model stays "loading"
+    r = loading.post("/predict", files=png_file(lut_png))
+    assert r.status_code == 503 and r.headers["retry-after"] == "5"
+    assert r.json() == {"error": "model not ready: model is loading"}
