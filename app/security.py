@@ -42,7 +42,7 @@ def _same_origin(origin: str, request: Request) -> bool:
 
 async def refuse_cross_site(request: Request, settings: SettingsDep) -> None:
     origin = request.headers.get("origin")
-    if origin is not None and origin in settings.cors_origins:
+    if origin is not None and (origin in settings.cors_origins or "*" in settings.cors_origins):
         return
     site = request.headers.get("sec-fetch-site")
     if site is not None:

@@ -52,6 +52,10 @@ class HeadTimeoutH11Protocol(H11Protocol):
             self._arm_head_timer()
         super().data_received(data)
 
+    def handle_websocket_upgrade(self, event: h11.Request) -> None:
+        self._disarm_head_timer()  # the transport now belongs to the websocket protocol
+        super().handle_websocket_upgrade(event)
+
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm_head_timer()
         super().connection_lost(exc)

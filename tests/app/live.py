@@ -10,6 +10,8 @@ import sys
 import time
 from pathlib import Path
 
+import httpx
+
 ROOT = Path(__file__).resolve().parents[2]
 ENTRYPOINT = ROOT / "docker" / "entrypoint.sh"
 HEALTHCHECK = ROOT / "docker" / "healthcheck.py"
@@ -51,13 +53,17 @@ class LiveServer:
     def healthcheck(self, env: dict[str, str] | None = None) -> int:
         return subprocess.run([sys.executable, str(HEALTHCHECK)], env=env or self.env, timeout=10).returncode
 
-    def wait_ready(self, timeout: float = 90.0) -> None:
+    def wait_ready(self, timeout: float = 120.0) -> None:
+        key = self.env.get("PRECURSOR_API_KEY")
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise AssertionError(f"service exited with {self.proc.returncode}:\n{self.logs()}")
-            if self.healthcheck() == 0:
-                return
+            try:
+                if httpx.get(f"{self.url}/readyz", headers={"X-API-Key": key} if key else None).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass  # not listening yet
             time.sleep(0.3)
         raise AssertionError(f"service not ready after {timeout} s:\n{self.logs()}")
 

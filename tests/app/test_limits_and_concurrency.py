@@ -32,6 +32,7 @@ def test_limit_is_enforced_while_streaming_without_content_length(store, lut_byt
         wait_ready(c)
         r = c.post("/analyze", content=chunks(), headers={"content-type": f"multipart/form-data; boundary={boundary}"})
         assert r.status_code == 413 and "upload limit" in r.json()["error"]
+        assert r.headers["connection"] == "close"  # the rest of the body is never read
 
 
 def test_parallel_explain_requests_match_sequential_ones(client, lut_png):

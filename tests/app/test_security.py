@@ -140,3 +140,10 @@ def test_form_fields_are_bounded_and_never_echoed(client, lut_bytes):
         assert len(r.text) < 300 and "XXXX" not in r.text and "<script>" not in r.text
     r = client.post("/predict", files=png_file(b"x"), data={"target_magnitude": "M" * 10_000, "explain": "true"})
     assert r.status_code == 400 and len(r.text) < 300
+
+
+def test_a_wildcard_origin_list_allows_every_site(store, lut_png):
+    with make_client(model_store=store, cors_origins=["*"]) as c:
+        wait_ready(c)
+        headers = {"Origin": "https://anywhere.example", "Sec-Fetch-Site": "cross-site"}
+        assert c.post("/predict", files=png_file(lut_png), headers=headers).status_code == 200
