@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from .errors import ServiceError
+from .limits import Decoder
 from .metrics import Metrics
 from .settings import Settings
 from .state import ModelState
@@ -18,6 +19,10 @@ def get_settings(request: Request) -> Settings:
 
 def get_metrics(request: Request) -> Metrics:
     return request.app.state.metrics
+
+
+def get_decoder(request: Request) -> Decoder:
+    return request.app.state.decoder
 
 
 def get_model_state(request: Request) -> ModelState:
@@ -34,5 +39,6 @@ def get_ready_model(request: Request) -> ModelState:
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 MetricsDep = Annotated[Metrics, Depends(get_metrics)]
+DecoderDep = Annotated[Decoder, Depends(get_decoder)]
 ModelStateDep = Annotated[ModelState, Depends(get_model_state)]
 ReadyModelDep = Annotated[ModelState, Depends(get_ready_model)]

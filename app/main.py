@@ -17,7 +17,7 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from . import __version__
 from .errors import install_error_handlers
-from .limits import BodyLimitMiddleware
+from .limits import BodyLimitMiddleware, Decoder
 from .log import configure_logging
 from .metrics import Metrics, MetricsMiddleware
 from .openapi import install_openapi
@@ -52,6 +52,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.metrics = Metrics()
     app.state.model = ModelState()
+    app.state.decoder = Decoder(settings.max_parallel_decodes)
 
     install_error_handlers(app)
     install_openapi(app, settings)

@@ -38,6 +38,9 @@ class Settings(BaseSettings):
         0.0, ge=0, description="Extra wait to fill a batch; 0 = run at once (requests that queue meanwhile form the next batch)"
     )
     max_analyze_windows: int = Field(512, ge=1, description="Most windows one /analyze request may cut")
+    max_parallel_decodes: int = Field(
+        2, ge=1, description="Most uploads decoded at once (a 4096x4096 PNG or a large station file takes a few hundred MB)"
+    )
     header_timeout_s: float = Field(10.0, gt=0, description="Seconds a client has to send a request's line and headers")
     body_timeout_s: float = Field(60.0, gt=0, description="Seconds a client has to send a request's whole body (408 after)")
     keep_alive_s: float = Field(5.0, gt=0, description="Seconds an idle keep-alive connection stays open")

@@ -28,7 +28,7 @@ from .series import CHANNELS, StationSeries
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 # Largest PNG we decode, checked in its header before decoding (decompression-bomb guard): at most
-# 4096 pixels per side. Decoding one then holds at most about 250 MB.
+# 4096 pixels per side. Decoding the largest takes about 300 MB at its peak.
 MAX_PNG_SIDE = 4096
 MAX_PNG_PIXELS = MAX_PNG_SIDE * MAX_PNG_SIDE
 # Pillow's modes for PNG colour types: 8-bit ones convert to RGB as they are (alpha is dropped);
@@ -326,6 +326,8 @@ def _png_size(data: bytes) -> tuple[int, int]:
 
 def _to_rgb(img: Image.Image) -> Image.Image:
     """8-bit RGB levels of a decoded PNG, whatever its colour type and bit depth."""
+    if img.mode == "RGB":
+        return img
     if img.mode in _PNG_RGB_MODES:
         return img.convert("RGB")
     if img.mode in _PNG_GREY16_MODES:
@@ -348,16 +350,16 @@ def png_to_image(data: bytes, spec: InputSpec) -> DecodedImage:
     width, height = _png_size(data)
     try:
         with Image.open(io.BytesIO(data), formats=["PNG"]) as img:
-            rgb = _to_rgb(img)
+            img.load()
+            bands = _to_rgb(img).split()
     except InvalidImageError:
         raise
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
         raise InvalidImageError(f"PNG could not be decoded: {exc}") from exc
     resized = (height, width) != spec.image_size
-    if resized:
-        planes = np.stack(
-            [_resize_plane(np.asarray(band, dtype=np.float32) / 255.0, spec.image_size) for band in rgb.split()]
-        )
-    else:
-        planes = np.moveaxis(np.asarray(rgb, dtype=np.float32) / 255.0, -1, 0)
-    return DecodedImage(image=planes, original_size=(height, width), resized=resized)
+    planes = []
+    for band in bands:  # one float channel at a time
+        plane = np.asarray(band, dtype=np.float32)
+        plane /= 255.0
+        planes.append(_resize_plane(plane, spec.image_size) if resized else plane)
+    return DecodedImage(image=np.stack(planes), original_size=(height, width), resized=resized)

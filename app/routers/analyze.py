@@ -21,7 +21,7 @@ from model_store import InputSpec, StationSeries, read_series, supported_formats
 from model_store.spectrogram import Window, conform_sampling, cut_windows, image_to_png, normalize, quantize, window_to_image
 from model_store.stations import get_station
 
-from ..deps import MetricsDep, ReadyModelDep, SettingsDep
+from ..deps import DecoderDep, MetricsDep, ReadyModelDep, SettingsDep
 from ..errors import ServiceError, error_responses
 from ..explain import b64
 from ..presenters import explain_request, explanations, model_ref, precursor_probability, task_outputs
@@ -92,6 +92,7 @@ async def analyze(
     state: ReadyModelDep,
     metrics: MetricsDep,
     settings: SettingsDep,
+    decoder: DecoderDep,
     file: Annotated[UploadFile, File(description="FRG-604RC day file (.gz ok), IAGA-2002 or CSV")],
     format: Annotated[  # noqa: A002
         str | None, Form(max_length=16, description="frg604rc, iaga2002 or csv (any case); detected if omitted")
@@ -112,9 +113,9 @@ async def analyze(
     fmt = _format(format)
     data = await file.read()
     with metrics.timed("decode"):
-        series = await run_in_threadpool(_read, data, file.filename, fmt)
+        series = await decoder.run(_read, data, file.filename, fmt)
     with metrics.timed("preprocess"):
-        prepared = await run_in_threadpool(_prepare, series, spec, hop_s, settings.max_analyze_windows)
+        prepared = await decoder.run(_prepare, series, spec, hop_s, settings.max_analyze_windows)
 
     valid = [i for i, img in enumerate(prepared.images) if img is not None]
     preds = {}

@@ -6,11 +6,10 @@ import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, File, Form, UploadFile
-from starlette.concurrency import run_in_threadpool
 
 from model_store.spectrogram import normalize, png_to_image
 
-from ..deps import MetricsDep, ReadyModelDep
+from ..deps import DecoderDep, MetricsDep, ReadyModelDep
 from ..errors import error_responses
 from ..presenters import explain_request, explanations, model_ref, precursor_probability, task_outputs
 from ..schemas import InputInfo, PredictResponse
@@ -26,7 +25,8 @@ router = APIRouter(tags=["predict"])
 async def predict(
     state: ReadyModelDep,
     metrics: MetricsDep,
-    file: Annotated[UploadFile, File(description="spectrogram PNG (any size; resized to the model's input)")],
+    decoder: DecoderDep,
+    file: Annotated[UploadFile, File(description="spectrogram PNG, at most 4096 pixels a side (resized to the model's input)")],
     explain: Annotated[bool, Form(description="add Grad-CAM maps and overlays")] = False,
     target_magnitude: Annotated[
         str | None, Form(max_length=32, description="magnitude class to explain (default: predicted)")
@@ -40,7 +40,7 @@ async def predict(
     request = explain_request(labels, magnitude=target_magnitude, azimuth=target_azimuth) if explain else None
     data = await file.read()
     with metrics.timed("decode"):
-        decoded = await run_in_threadpool(png_to_image, data, spec)
+        decoded = await decoder.run(png_to_image, data, spec)
     with metrics.timed("preprocess"):
         x = normalize(decoded.image, spec)[None]
     (pred,) = await state.batcher.submit(x, [request])
