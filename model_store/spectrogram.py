@@ -355,7 +355,7 @@ def png_to_image(data: bytes, spec: InputSpec) -> DecodedImage:
     except InvalidImageError:
         raise
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
-        raise InvalidImageError(f"PNG could not be decoded: {exc}") from exc
+        raise InvalidImageError(f"PNG could not be decoded: {exc}; upload the complete, undamaged file") from exc
     resized = (height, width) != spec.image_size
     planes = []
     for band in bands:  # one float channel at a time
