@@ -22,6 +22,7 @@ from .settings import Settings
 
 _DEFAULT_PORTS = {"http": "80", "https": "443"}
 
+
 def _host(netloc: str, scheme: str) -> str:
     """``host[:port]`` in lower case, without the scheme's default port."""
     netloc = netloc.lower()
