@@ -10,7 +10,7 @@ WORKDIR /src
 # CPU wheels of the same torch/torchvision pair that constraints.txt pins (a few hundred MB, not GBs)
 COPY constraints.txt docker/requirements-torch-cpu.txt ./
 RUN pip install --index-url https://download.pytorch.org/whl/cpu -r requirements-torch-cpu.txt
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md LICENSE ./
 COPY model_store model_store
 COPY app app
 COPY training training
@@ -26,6 +26,9 @@ ENV PATH=/opt/venv/bin:$PATH \
     OMP_NUM_THREADS=2 \
     PRECURSOR_MODEL_STORE=/models \
     PORT=8000
+# SIGTERM drains in-flight requests for PRECURSOR_SHUTDOWN_TIMEOUT_S (15 s): give `docker stop` longer
+# (`docker stop -t 20`; the compose file sets stop_grace_period).
+STOPSIGNAL SIGTERM
 COPY --chown=precursor:precursor model_store/models /models
 COPY docker/entrypoint.sh /usr/local/bin/entrypoint.sh
 COPY docker/healthcheck.py /usr/local/bin/healthcheck.py

@@ -28,8 +28,10 @@ run: $(STAMP)
 	$(PY) -m app --host $(HOST) --port $(PORT)
 
 # Build the simulated dataset, cross-validate, train and export the default model (~45 min on 2 cores).
+# Progress: a bar per simulated day while the dataset builds, then a log line per fold and epoch
+# (--quiet only hides the per-batch bars).
 model: $(STAMP)
-	$(PY) -m training build-dataset --source sim --config configs/sim_default.yaml --out $(DATASET) --quiet
+	$(PY) -m training build-dataset --source sim --config configs/sim_default.yaml --out $(DATASET)
 	$(PY) -m training cv --config configs/default_model.yaml --data $(DATASET) --out $(RUN)/cv --quiet
 	$(PY) -m training train --config configs/default_model.yaml --data $(DATASET) --out $(RUN)/train --name default --quiet
 	$(PY) -m training export --run $(RUN)/train --store $(STORE) --name default --cv-report $(RUN)/cv/report.json --default

@@ -1,24 +1,57 @@
-"""``python -m app``: run the service with uvicorn (one worker; scale with replicas)."""
+"""python -m app (or precursor-serve): serve the service with uvicorn, one worker; scale with replicas."""
 
 from __future__ import annotations
 
 import argparse
-import logging
+import sys
 
-import uvicorn
+from pydantic import ValidationError
 
-from .main import create_app
-from .settings import get_settings
+from .log import configure_logging
+from .server import serve
+from .settings import ENV_PREFIX, PACKAGED_STORE, Settings, get_settings
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(prog="python -m app", description=__doc__)
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8000)
-    args = parser.parse_args()
-    settings = get_settings()
-    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    uvicorn.run(create_app(settings), host=args.host, port=args.port, workers=1, log_level=settings.log_level.lower())
+def _default(name: str) -> str:
+    field = Settings.model_fields[name]
+    value = field.get_default(call_default_factory=True)
+    if value is None:
+        return "unset"
+    if value == PACKAGED_STORE:
+        return "the installed package's model_store/models"
+    if isinstance(value, list):
+        return "[]"
+    return str(value)
+
+
+def settings_help() -> str:
+    lines = ["settings (environment variables, default in brackets):"]
+    for name, field in Settings.model_fields.items():
+        lines.append(f"  {ENV_PREFIX}{name.upper()} [{_default(name)}]")
+        lines.append(f"      {field.description}")
+    return "\n".join(lines)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m app",
+        description="Serve the magnetometer precursor service (one uvicorn worker; scale with replicas).",
+        epilog=settings_help(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)")
+    parser.add_argument("--port", type=int, default=8000, help="port to listen on (default: %(default)s)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = get_settings()
+    except ValidationError as exc:
+        sys.exit(f"invalid settings:\n{exc}")
+    configure_logging(settings)
+    serve(settings, args.host, args.port)
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from .errors import ServiceError
+from .limits import Decoder
 from .metrics import Metrics
 from .settings import Settings
 from .state import ModelState
@@ -20,6 +21,10 @@ def get_metrics(request: Request) -> Metrics:
     return request.app.state.metrics
 
 
+def get_decoder(request: Request) -> Decoder:
+    return request.app.state.decoder
+
+
 def get_model_state(request: Request) -> ModelState:
     return request.app.state.model
 
@@ -27,11 +32,13 @@ def get_model_state(request: Request) -> ModelState:
 def get_ready_model(request: Request) -> ModelState:
     state: ModelState = request.app.state.model
     if not state.ready:
-        raise ServiceError(503, f"model not ready: {state.reason}")
+        retry = {"Retry-After": "5"} if state.status == "loading" else None  # a failed load needs an operator
+        raise ServiceError(503, f"model not ready: {state.reason}", retry)
     return state
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 MetricsDep = Annotated[Metrics, Depends(get_metrics)]
+DecoderDep = Annotated[Decoder, Depends(get_decoder)]
 ModelStateDep = Annotated[ModelState, Depends(get_model_state)]
 ReadyModelDep = Annotated[ModelState, Depends(get_ready_model)]

@@ -1,24 +1,30 @@
-"""One place that turns errors into ``{"error": "..."}`` bodies with the right status."""
+"""One place that turns errors into ``{"error": "..."}`` bodies with the right status (and documents them)."""
 
 from __future__ import annotations
 
 import logging
+from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from model_store import (
     CheckpointError,
+    ImageTooLargeError,
     InvalidImageError,
     ModelNotFoundError,
     ModelStoreError,
+    NotPngError,
     ReadError,
     UnknownFormatError,
     UnsupportedSamplingError,
 )
-from model_store import ImageTooLargeError, NotPngError
+
+from .request_id import HEADER, current_request_id
 
 logger = logging.getLogger(__name__)
 
@@ -29,54 +35,107 @@ STATUS_BY_ERROR: tuple[tuple[type[Exception], int], ...] = (
     (UnsupportedSamplingError, 422),
     (NotPngError, 415),
     (ImageTooLargeError, 413),
-    (InvalidImageError, 400),
+    (InvalidImageError, 422),
     (ModelNotFoundError, 404),
-    (CheckpointError, 500),
+    (CheckpointError, 409),  # the model is stored but cannot be read
 )
+
+# What each status means, for the OpenAPI document (README's table says the same).
+STATUS_MEANINGS: dict[int, str] = {
+    400: "Invalid request: a missing or malformed field or parameter (the message names it and says why)",
+    401: "Missing or wrong API key (only when the service has one configured)",
+    403: "Cross-site browser request from an origin the service does not allow",
+    404: "No such model or version",
+    408: "The request body did not arrive within the body timeout",
+    409: "The model is stored but its manifest cannot be read",
+    413: "Upload over the size limit, or an image over the pixel limits",
+    415: "Not a PNG, or station data in no supported format",
+    422: "A damaged file, or data the model cannot use (too short, sampled too slowly, unsupported image mode)",
+    503: "No model is ready yet (loading, or loading failed)",
+}
+
+
+class ErrorBody(BaseModel):
+    error: str
 
 
 class ServiceError(Exception):
-    """An error a route raises on purpose, with its status."""
+    """An error a route raises on purpose, with its status (and headers such as WWW-Authenticate)."""
 
-    def __init__(self, status: int, message: str) -> None:
+    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
+        self.headers = headers
 
 
-def error_response(status: int, message: str) -> JSONResponse:
-    return JSONResponse({"error": message}, status_code=status)
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` for a route's error statuses, all with the ``{"error"}`` body."""
+    return {status: {"model": ErrorBody, "description": STATUS_MEANINGS[status]} for status in statuses}
+
+
+def public_message(message: str, store: Path) -> str:
+    """``message`` without the model store's location (clients need not know the server's paths)."""
+    forms = {str(store), str(store.absolute()), str(store.resolve())}
+    for form in sorted(forms, key=len, reverse=True):
+        message = message.replace(form, "<model store>")
+    return message
+
+
+def error_response(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"error": message}, status_code=status, headers=headers)
 
 
 def _validation_message(exc: RequestValidationError) -> str:
+    kinds = {"body": "form field", "query": "query parameter", "path": "path parameter", "header": "header"}
     parts = []
     for err in exc.errors():
-        loc = ".".join(str(p) for p in err.get("loc", ()) if p not in ("body", "query", "path"))
-        parts.append(f"{loc or 'request'}: {err.get('msg', 'invalid')}")
-    return "invalid request: " + "; ".join(parts)
+        loc = err.get("loc", ())
+        kind = kinds.get(str(loc[0]), "field") if loc else "field"
+        name = ".".join(str(p) for p in loc[1:]) or "request"
+        msg = str(err.get("msg", "invalid"))
+        if err.get("type") == "missing":
+            parts.append(f"{kind} {name!r} is required")
+        elif "Expected UploadFile" in msg:
+            parts.append(f"{kind} {name!r} must be an uploaded file (a multipart part with a filename, "
+                         f"as curl -F {name}=@path sends)")
+        else:
+            parts.append(f"invalid {kind} {name!r}: {msg}")
+    return "; ".join(parts) or "invalid request"
 
 
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ServiceError)
     async def _service(_: Request, exc: ServiceError) -> JSONResponse:
-        return error_response(exc.status, exc.message)
+        return error_response(exc.status, exc.message, exc.headers)
 
     @app.exception_handler(ModelStoreError)
-    async def _model_store(_: Request, exc: ModelStoreError) -> JSONResponse:
+    async def _model_store(request: Request, exc: ModelStoreError) -> JSONResponse:
         status = next((code for cls, code in STATUS_BY_ERROR if isinstance(exc, cls)), 400)
-        if status >= 500:
-            logger.error("model store failure: %s", exc)
-        return error_response(status, str(exc))
+        message = public_message(str(exc), request.app.state.settings.model_store)
+        if status == 409:
+            logger.error("stored model cannot be read: %s", exc)
+        return error_response(status, message)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
         return error_response(400, _validation_message(exc))
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return error_response(exc.status_code, str(exc.detail))
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        message = str(exc.detail)
+        if exc.status_code == 404 and message == "Not Found":
+            message = "no such path; the service's routes are listed at /docs"
+        elif exc.status_code == 405 and exc.headers and "Allow" in exc.headers:
+            message = f"{request.method} is not allowed here; use {exc.headers['Allow']}"
+        return error_response(exc.status_code, message, exc.headers)
 
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+        # Runs outside the other middleware, and the server closes the connection after it: say both.
         logger.exception("unhandled error")
-        return error_response(500, "internal error; the server log has details")
+        headers = {"Connection": "close"}
+        rid = current_request_id()
+        if rid:
+            headers[HEADER] = rid
+        return error_response(500, "internal error; the server log has details", headers)

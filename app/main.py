@@ -1,18 +1,28 @@
-"""Application factory: settings, lifespan (model loading), middleware, error handlers, routers."""
+"""Application factory: settings, lifespan (model loading), middleware, error handlers, routers.
+
+``create_app(settings)`` builds an application (tests build several); ``app.main:app`` is the one
+built from the environment's settings, made on first use, for ``uvicorn app.main:app`` and
+``fastapi run app/main.py``. ``python -m app`` serves it with the settings' timeouts and limits.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from . import __version__
 from .errors import install_error_handlers
-from .limits import BodySizeLimitMiddleware
+from .limits import BodyLimitMiddleware, Decoder
+from .log import configure_logging
 from .metrics import Metrics, MetricsMiddleware
+from .openapi import install_openapi
+from .request_id import HEADER as REQUEST_ID_HEADER
+from .request_id import RequestIdMiddleware
 from .routers import analyze, health, metrics, models, predict
 from .settings import Settings, get_settings
 from .state import ModelState, start_model, stop_model
@@ -22,7 +32,10 @@ logger = logging.getLogger(__name__)
 DESCRIPTION = """Looks for possible earthquake precursors in ground magnetometer records with a multi-task
 ConvNeXt (magnitude class and station-to-epicentre azimuth class). **Research tool, not a warning
 system**; the default model is trained on simulated data and every response says what its model was
-trained on."""
+trained on.
+
+Every error is `{"error": "..."}` with the status listed for each route; invalid fields and parameters
+are 400. Every response carries an `X-Request-ID` header (the client's own, if it sent a sane one)."""
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -39,15 +52,39 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.metrics = Metrics()
     app.state.model = ModelState()
+    app.state.decoder = Decoder(settings.max_parallel_decodes)
 
     install_error_handlers(app)
+    install_openapi(app, settings)
     for router in (health.router, predict.router, analyze.router, models.router, metrics.router):
         app.include_router(router)
 
-    app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
-    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_upload_bytes)
+    # Added innermost first: request id, then metrics (which so count the body limits' 408/413), then CORS.
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_upload_bytes, timeout_s=settings.body_timeout_s)
     if settings.cors_origins:
         app.add_middleware(
-            CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "POST"], allow_headers=["*"]
+            CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "POST"], allow_headers=["*"],
+            expose_headers=[REQUEST_ID_HEADER],
         )
+    app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
+    app.add_middleware(RequestIdMiddleware)
     return app
+
+
+_app: FastAPI | None = None
+
+
+def __getattr__(name: str) -> Any:
+    """``app``: the application for the environment's settings, made (and logging set up) on first use."""
+    global _app
+    if name != "app":
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    if _app is None:
+        settings = get_settings()
+        configure_logging(settings)
+        _app = create_app(settings)
+    return _app
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), "app"])

@@ -60,7 +60,10 @@ class Metrics:
 
 
 class MetricsMiddleware:
-    """Counts requests and times them, labelled by the matched route template (bounded cardinality)."""
+    """Counts requests and times them, labelled by the matched route template (bounded cardinality).
+
+    It sits outside the body limits, so their 408/413 refusals are counted too.
+    """
 
     def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
         self.app = app

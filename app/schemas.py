@@ -95,10 +95,11 @@ class AnalyzeResponse(BaseModel):
 class ModelSummary(BaseModel):
     name: str
     version: str
-    trained_on: str
-    created_at: str
-    backbone: str
+    trained_on: str | None = None
+    created_at: str | None = None
+    backbone: str | None = None
     serving: bool
+    error: str | None = Field(None, description="why this stored model cannot be read (only then present)")
 
 
 class ModelDetail(ModelSummary):

@@ -14,6 +14,7 @@ from model_store import LoadedModel, ModelRegistry, ModelStoreError
 
 from .batching import Batcher, inference_executor
 from .engine import BatchResult, ExplainRequest, InferenceEngine
+from .errors import public_message
 from .metrics import Metrics
 from .settings import Settings
 
@@ -53,12 +54,13 @@ async def start_model(state: ModelState, settings: Settings, metrics: Metrics) -
         loaded, engine = await asyncio.get_running_loop().run_in_executor(executor, _load_and_warm, settings)
     except ModelStoreError as exc:
         executor.shutdown(wait=False)
-        state.status, state.reason = "failed", f"no model could be loaded: {exc}"
-        logger.error("model store %s: %s", settings.model_store, state.reason)
+        reason = public_message(str(exc), settings.model_store)
+        state.status, state.reason = "failed", f"no model could be loaded: {reason}"
+        logger.error("model store %s: no model could be loaded: %s", settings.model_store, exc)
         return
     except Exception as exc:  # keep the process alive and not ready, and say why
         executor.shutdown(wait=False)
-        state.status, state.reason = "failed", f"model failed to load: {type(exc).__name__}: {exc}"
+        state.status, state.reason = "failed", f"model failed to load ({type(exc).__name__}); the server log has details"
         logger.exception("loading the model failed")
         return
 

@@ -13,7 +13,7 @@ import json
 import os
 import shutil
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import MISSING, dataclass, field, fields
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -77,28 +77,95 @@ class Manifest:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Manifest:
+        """Build a manifest from its JSON; anything missing, mistyped or inconsistent is a CheckpointError."""
         try:
             if d["format_version"] != FORMAT_VERSION:
                 raise CheckpointError(
-                    f"manifest format_version {d['format_version']} is not supported (this code reads {FORMAT_VERSION})"
+                    f"manifest format_version {d['format_version']!r} is not supported (this code reads {FORMAT_VERSION})"
                 )
+            architecture, input_spec = _object(d, "architecture"), _object(d, "input_spec")
+            weights = _object(d, "weights")
+            _check_fields(ModelConfig, architecture, "architecture")
+            _check_tasks(architecture.get("tasks"))
+            _check_fields(InputSpec, input_spec, "input_spec")
+            if not isinstance(d["name"], str) or not isinstance(d["version"], (str, int)):
+                raise CheckpointError("manifest name and version must be strings")
+            if not isinstance(weights["sha256"], str) or not isinstance(weights["bytes"], int):
+                raise CheckpointError("manifest weights must hold a sha256 string and a byte count")
             return cls(
-                name=str(d["name"]),
+                name=d["name"],
                 version=str(d["version"]),
-                architecture=ModelConfig.from_dict(d["architecture"]),
-                input_spec=InputSpec.from_dict(d["input_spec"]),
-                provenance=dict(d["provenance"]),
-                training=dict(d.get("training", {})),
-                metrics=dict(d.get("metrics", {})),
+                architecture=ModelConfig.from_dict(architecture),
+                input_spec=InputSpec.from_dict(input_spec),
+                provenance=_object(d, "provenance"),
+                training=_object(d, "training", optional=True),
+                metrics=_object(d, "metrics", optional=True),
                 created_at=str(d.get("created_at", "")),
-                weights_sha256=str(d["weights"]["sha256"]),
-                weights_bytes=int(d["weights"]["bytes"]),
+                weights_sha256=weights["sha256"],
+                weights_bytes=weights["bytes"],
                 format_version=int(d["format_version"]),
             )
         except CheckpointError:
             raise
-        except (KeyError, TypeError, ValueError) as exc:
-            raise CheckpointError(f"manifest is incomplete or malformed: {exc!r}") from exc
+        except KeyError as exc:
+            raise CheckpointError(f"manifest is incomplete: {exc.args[0]!r} is missing") from exc
+        except (TypeError, ValueError, AttributeError) as exc:
+            raise CheckpointError(f"manifest is malformed: {exc}") from exc
+
+
+# JSON types accepted for a config field, by the type of its default value.
+_JSON_TYPES: dict[type, tuple[type, ...]] = {
+    bool: (bool,), int: (int,), float: (int, float), str: (str,), tuple: (list,), dict: (dict,)
+}
+
+
+def _object(d: dict[str, Any], key: str, optional: bool = False) -> dict[str, Any]:
+    value = d.get(key, {}) if optional else d[key]
+    if not isinstance(value, dict):
+        raise CheckpointError(f"manifest {key} must be a JSON object, not {type(value).__name__}")
+    return dict(value)
+
+
+def _accepts(default: Any, value: Any) -> bool:
+    allowed = _JSON_TYPES.get(type(default))
+    if allowed is None:
+        return True
+    if isinstance(value, bool) and bool not in allowed:
+        return False
+    if not isinstance(value, allowed):
+        return False
+    if isinstance(default, tuple) and default:
+        return all(_accepts(default[0], item) for item in value)
+    return True
+
+
+def _check_fields(config: type, data: dict[str, Any], where: str) -> None:
+    """Each known field of ``config`` in ``data`` must have the JSON type of its default (unknown ones are
+    refused by ``from_dict``), so a damaged manifest fails here rather than deep inside the model."""
+    for f in fields(config):
+        if f.name not in data or f.name == "tasks":
+            continue
+        default = f.default if f.default is not MISSING else f.default_factory()  # type: ignore[misc]
+        if not _accepts(default, data[f.name]):
+            raise CheckpointError(
+                f"manifest {where}.{f.name} must be like {json.dumps(default)}, not {json.dumps(data[f.name])[:80]}"
+            )
+
+
+def _check_tasks(tasks: Any) -> None:
+    """Tasks: a non-empty object of task name -> list of at least two distinct class names."""
+    if tasks is None:
+        return  # the architecture's default tasks apply
+    if not isinstance(tasks, dict) or not tasks:
+        raise CheckpointError("manifest architecture.tasks must be a non-empty object of task -> class names")
+    for task, classes in tasks.items():
+        if (
+            not isinstance(classes, list) or len(classes) < 2 or len(set(map(str, classes))) != len(classes)
+            or not all(isinstance(c, str) and c for c in classes)
+        ):
+            raise CheckpointError(
+                f"manifest architecture.tasks.{task} must list at least two distinct class names"
+            )
 
 
 @dataclass

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,20 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_FILE = "DEFAULT"
 NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
+
+
+@dataclass(frozen=True)
+class StoredModel:
+    """One ``name/version`` directory of the store: its manifest, or why it cannot be read."""
+
+    name: str
+    version: str
+    manifest: Manifest | None = None
+    error: str | None = None
+
+    @property
+    def ref(self) -> str:
+        return f"{self.name}:{self.version}"
 
 
 def _version_key(version: str) -> tuple[int, int | str]:
@@ -45,15 +60,25 @@ class ModelRegistry:
         found = [p.name for p in base.iterdir() if p.is_dir() and (p / MANIFEST_FILE).is_file()]
         return sorted(found, key=_version_key)
 
-    def list_models(self) -> list[Manifest]:
-        """Manifests of every readable stored model; unreadable ones are skipped."""
+    def scan(self) -> list[StoredModel]:
+        """Every stored model version, with its manifest or the reason it cannot be read."""
         out = []
         for name in self.names():
             for version in self.versions(name):
                 try:
-                    out.append(read_manifest(self.root / name / version))
+                    out.append(StoredModel(name, version, manifest=read_manifest(self.root / name / version)))
                 except CheckpointError as exc:
-                    logger.warning("skipping unreadable model %s:%s: %s", name, version, exc)
+                    out.append(StoredModel(name, version, error=str(exc)))
+        return out
+
+    def list_models(self) -> list[Manifest]:
+        """Manifests of every readable stored model; unreadable ones are logged and skipped."""
+        out = []
+        for stored in self.scan():
+            if stored.manifest is None:
+                logger.warning("skipping unreadable model %s: %s", stored.ref, stored.error)
+            else:
+                out.append(stored.manifest)
         return out
 
     def default_ref(self) -> str:

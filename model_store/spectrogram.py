@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import io
 import math
-import warnings
+import struct
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from fractions import Fraction
@@ -27,8 +27,14 @@ from .config import DictConfig
 from .series import CHANNELS, StationSeries
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-# Largest PNG we decode (pixels); anything bigger is treated as a decompression bomb.
-MAX_PNG_PIXELS = 4096 * 4096
+# Largest PNG we decode, checked in its header before decoding (decompression-bomb guard): at most
+# 4096 pixels per side. Decoding the largest takes about 300 MB at its peak.
+MAX_PNG_SIDE = 4096
+MAX_PNG_PIXELS = MAX_PNG_SIDE * MAX_PNG_SIDE
+# Pillow's modes for PNG colour types: 8-bit ones convert to RGB as they are (alpha is dropped);
+# 16-bit colour already arrives as 8-bit RGB(A); 16-bit greyscale is scaled to 8-bit levels here.
+_PNG_RGB_MODES = ("RGB", "RGBA", "L", "LA", "P", "PA", "1")
+_PNG_GREY16_MODES = ("I;16", "I;16B", "I;16L", "I")
 DB_FLOOR_PSD = 1e-12  # nT^2/Hz added before log10 so empty bins stay finite
 
 
@@ -305,28 +311,55 @@ class DecodedImage:
     resized: bool
 
 
+def _png_size(data: bytes) -> tuple[int, int]:
+    """(width, height) from the IHDR chunk, which a PNG must start with; refuses oversized images."""
+    if len(data) < 24 or data[12:16] != b"IHDR":
+        raise InvalidImageError("PNG could not be decoded: its IHDR header chunk is missing")
+    width, height = struct.unpack(">II", data[16:24])
+    if width > MAX_PNG_SIDE or height > MAX_PNG_SIDE or width * height > MAX_PNG_PIXELS:
+        raise ImageTooLargeError(
+            f"PNG is {width}x{height} pixels; this service accepts at most {MAX_PNG_SIDE} pixels per side "
+            f"and {MAX_PNG_PIXELS} pixels in all: downscale it"
+        )
+    return width, height
+
+
+def _to_rgb(img: Image.Image) -> Image.Image:
+    """8-bit RGB levels of a decoded PNG, whatever its colour type and bit depth."""
+    if img.mode == "RGB":
+        return img
+    if img.mode in _PNG_RGB_MODES:
+        return img.convert("RGB")
+    if img.mode in _PNG_GREY16_MODES:
+        grey = np.asarray(img).astype(np.uint32)
+        levels = (grey * 2 + 257) // 514  # round(v / 257): 65535 -> 255, 257 * k -> k
+        return Image.fromarray(np.clip(levels, 0, 255).astype(np.uint8), mode="L").convert("RGB")
+    raise InvalidImageError(
+        f"PNG mode {img.mode!r} is not supported; use 8- or 16-bit RGB, RGBA or greyscale"
+    )
+
+
 def png_to_image(data: bytes, spec: InputSpec) -> DecodedImage:
-    """Decode an RGB(A)/grey PNG into the spec's image; refuse non-PNG, damaged or oversized input."""
+    """Decode an 8- or 16-bit RGB(A)/grey PNG into the spec's image; refuse non-PNG, damaged or oversized input.
+
+    The size is checked in the header before anything is decoded, and a resized image is converted one
+    channel at a time, so memory stays bounded. An 8-bit RGB PNG gives exactly its levels / 255.
+    """
     if not data.startswith(PNG_MAGIC):
         raise NotPngError("not a PNG file (missing PNG signature); upload a PNG spectrogram")
+    width, height = _png_size(data)
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(data), formats=["PNG"]) as img:
-                width, height = img.size
-                if width * height > MAX_PNG_PIXELS:
-                    raise ImageTooLargeError(
-                        f"PNG is {width}x{height} pixels; at most {MAX_PNG_PIXELS} pixels are accepted"
-                    )
-                rgb = img.convert("RGB")
+        with Image.open(io.BytesIO(data), formats=["PNG"]) as img:
+            img.load()
+            bands = _to_rgb(img).split()
     except InvalidImageError:
         raise
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise ImageTooLargeError(f"PNG refused as a decompression bomb: {exc}") from exc
-    except (OSError, SyntaxError, ValueError) as exc:
-        raise InvalidImageError(f"PNG could not be decoded: {exc}") from exc
-    planes = np.moveaxis(np.asarray(rgb, dtype=np.float32) / 255.0, -1, 0)
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
+        raise InvalidImageError(f"PNG could not be decoded: {exc}; upload the complete, undamaged file") from exc
     resized = (height, width) != spec.image_size
-    if resized:
-        planes = np.stack([_resize_plane(p, spec.image_size) for p in planes])
-    return DecodedImage(image=planes, original_size=(height, width), resized=resized)
+    planes = []
+    for band in bands:  # one float channel at a time
+        plane = np.asarray(band, dtype=np.float32)
+        plane /= 255.0
+        planes.append(_resize_plane(plane, spec.image_size) if resized else plane)
+    return DecodedImage(image=np.stack(planes), original_size=(height, width), resized=resized)

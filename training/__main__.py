@@ -1,4 +1,4 @@
-"""Command line: ``python -m training {simulate,build-dataset,train,cv}``."""
+"""Command line: python -m training {simulate,build-dataset,train,cv,export}."""
 
 from __future__ import annotations
 
@@ -21,12 +21,37 @@ from .train import TrainConfig, train
 from .writers import to_frg604rc, to_iaga2002
 
 logger = logging.getLogger("training")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+def positive_int(text: str) -> int:
+    """argparse type: a whole number >= 1 (refuses 0, negatives, fractions and NaN with exit code 2)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number >= 1, not {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number >= 1, not {text!r}")
+    return value
+
+
+class _Help(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows each option's default, except for flags and options whose default comes from the config."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.default in (None, False):
+            return action.help
+        return super()._get_help_string(action)
+
+
+def _parser(sub, name: str, **kwargs) -> argparse.ArgumentParser:
+    return sub.add_parser(name, formatter_class=_Help, **kwargs)
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
     """Write a simulated world as raw station files plus catalogue, Kp and ground truth."""
     config = BuildConfig.from_dict(load_yaml(args.config)).simulator
-    if args.days:
+    if args.days is not None:
         config = type(config).from_dict({**config.to_dict(), "days": args.days})
     world = World(config)
     out = Path(args.out)
@@ -51,8 +76,6 @@ def cmd_build_dataset(args: argparse.Namespace) -> int:
     if args.source == "sim":
         info = build_sim(config, args.out, progress=not args.quiet)
     else:
-        if not args.data or not args.catalog:
-            raise SystemExit("--source real needs --data DIR and --catalog CSV")
         info = build_real(config, args.data, args.catalog, args.out, kp=args.kp, progress=not args.quiet)
     print(json.dumps(info["summary"], indent=2))
     return 0
@@ -159,52 +182,54 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m training", description=__doc__)
-    p.add_argument("--log-level", default="INFO")
+    p = argparse.ArgumentParser(
+        prog="python -m training", description=__doc__, formatter_class=_Help
+    )
+    p.add_argument("--log-level", default="INFO", type=str.upper, choices=LOG_LEVELS, help="logging level")
     sub = p.add_subparsers(dest="command", required=True)
 
-    s = sub.add_parser("simulate", help="write a simulated world as raw station files")
+    s = _parser(sub, "simulate", help="write a simulated world as raw station files")
     s.add_argument("--config", help="YAML with a 'simulator' section (configs/sim_default.yaml)")
-    s.add_argument("--out", required=True)
-    s.add_argument("--days", type=int, help="override the number of days")
-    s.add_argument("--format", choices=("frg604rc", "iaga2002"), default="frg604rc")
+    s.add_argument("--out", required=True, help="output directory")
+    s.add_argument("--days", type=positive_int, help="override the config's number of days")
+    s.add_argument("--format", choices=("frg604rc", "iaga2002"), default="frg604rc", help="raw file format")
     s.set_defaults(func=cmd_simulate)
 
-    b = sub.add_parser("build-dataset", help="label windows and write spectrogram PNGs + metadata")
-    b.add_argument("--source", choices=("sim", "real"), required=True)
+    b = _parser(sub, "build-dataset", help="label windows and write spectrogram PNGs + metadata")
+    b.add_argument("--source", choices=("sim", "real"), required=True, help="simulated world or real archives")
     b.add_argument("--config", help="YAML with simulator/labels/dataset/input_spec sections")
-    b.add_argument("--out", required=True)
+    b.add_argument("--out", required=True, help="dataset directory")
     b.add_argument("--data", help="directory of station files (real source)")
     b.add_argument("--catalog", help="earthquake catalogue CSV (real source)")
     b.add_argument("--kp", help="Kp CSV (optional)")
     b.add_argument("--quiet", action="store_true", help="no progress bar")
     b.set_defaults(func=cmd_build_dataset)
 
-    t = sub.add_parser("train", help="train a model on a dataset (torchrun-compatible)")
+    t = _parser(sub, "train", help="train a model on a dataset (torchrun-compatible)")
     t.add_argument("--config", help="YAML with a 'train' section (configs/default_model.yaml)")
     t.add_argument("--data", required=True, help="dataset directory from build-dataset")
     t.add_argument("--out", required=True, help="run directory (resume state, history, checkpoint)")
     t.add_argument("--name", default="precursor", help="model name written into the checkpoint")
-    t.add_argument("--epochs", type=int, help="override the number of epochs")
+    t.add_argument("--epochs", type=positive_int, help="override the config's number of epochs")
     t.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
-    t.add_argument("--quiet", action="store_true")
+    t.add_argument("--quiet", action="store_true", help="no per-batch progress bars (epochs are still logged)")
     t.set_defaults(func=cmd_train)
 
-    c = sub.add_parser("cv", help="grouped cross-validation with baselines and a shuffled-label control")
-    c.add_argument("--scheme", choices=("loeo", "loso", "time"))
+    c = _parser(sub, "cv", help="grouped cross-validation with baselines and a shuffled-label control")
+    c.add_argument("--scheme", choices=("loeo", "loso", "time"), help="split by event, station or time (default: the config's)")
     c.add_argument("--config", help="YAML with 'train' and 'cv' sections")
-    c.add_argument("--data", required=True)
-    c.add_argument("--out", required=True)
-    c.add_argument("--folds", type=int)
-    c.add_argument("--max-folds", type=int, help="run only the first N folds (the report says how many)")
-    c.add_argument("--epochs", type=int)
-    c.add_argument("--quiet", action="store_true")
+    c.add_argument("--data", required=True, help="dataset directory from build-dataset")
+    c.add_argument("--out", required=True, help="report directory")
+    c.add_argument("--folds", type=positive_int, help="number of folds (default: the config's cv.folds)")
+    c.add_argument("--max-folds", type=positive_int, help="run only the first N folds (the report says how many)")
+    c.add_argument("--epochs", type=positive_int, help="epochs per fold (default: the config's)")
+    c.add_argument("--quiet", action="store_true", help="no per-batch progress bars (folds and epochs are still logged)")
     c.set_defaults(func=cmd_cv)
 
-    e = sub.add_parser("export", help="put a trained checkpoint into a model store")
+    e = _parser(sub, "export", help="put a trained checkpoint into a model store")
     e.add_argument("--run", required=True, help="run directory of 'train'")
     e.add_argument("--store", required=True, help="model store directory (model_store/models)")
-    e.add_argument("--name", required=True)
+    e.add_argument("--name", required=True, help="model name in the store")
     e.add_argument("--cv-report", help="report.json of 'cv' to summarise in the manifest")
     e.add_argument("--default", action="store_true", help="make it the store's default model")
     e.set_defaults(func=cmd_export)
@@ -212,8 +237,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command == "build-dataset" and args.source == "real" and not (args.data and args.catalog):
+        parser.error("build-dataset --source real needs --data DIR and --catalog CSV")
+    logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         return args.func(args)
     except (ValueError, OSError, KeyError, ModelStoreError) as exc:

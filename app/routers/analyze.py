@@ -17,15 +17,16 @@ import numpy as np
 from fastapi import APIRouter, File, Form, UploadFile
 from starlette.concurrency import run_in_threadpool
 
-from model_store import InputSpec, StationSeries, read_series
+from model_store import InputSpec, StationSeries, read_series, supported_formats
 from model_store.spectrogram import Window, conform_sampling, cut_windows, image_to_png, normalize, quantize, window_to_image
 from model_store.stations import get_station
 
-from ..deps import MetricsDep, ReadyModelDep, SettingsDep
-from ..errors import ServiceError
+from ..deps import DecoderDep, MetricsDep, ReadyModelDep, SettingsDep
+from ..errors import ServiceError, error_responses
 from ..explain import b64
 from ..presenters import explain_request, explanations, model_ref, precursor_probability, task_outputs
 from ..schemas import AnalyzeResponse, AnalyzeSummary, StationInfo, WindowResult
+from ..security import guarded
 
 router = APIRouter(tags=["analyze"])
 
@@ -38,10 +39,22 @@ class _Prepared:
     images: list[np.ndarray | None]
 
 
+def _format(name: str | None) -> str | None:
+    """The ``format`` field, any case; None to detect it from the content."""
+    fmt = (name or "").strip().lower() or None
+    if fmt is not None and fmt not in supported_formats():
+        raise ServiceError(
+            400, f"unknown format {fmt!r}: use one of {', '.join(supported_formats())}, or omit it to detect the format"
+        )
+    return fmt
+
+
 def _read(data: bytes, filename: str | None, fmt: str | None) -> StationSeries:
     source = io.BytesIO(data)
-    source.name = filename or "upload"
-    return read_series(source, format=fmt or None)
+    # the name appears in error messages: keep it short and printable
+    name = "".join(c for c in (filename or "").rsplit("/", 1)[-1] if c.isprintable())[:64]
+    source.name = name or "upload"
+    return read_series(source, format=fmt)
 
 
 def _prepare(series: StationSeries, spec: InputSpec, hop_s: float, max_windows: int) -> _Prepared:
@@ -71,26 +84,38 @@ def _station_info(series: StationSeries, override: str | None) -> StationInfo:
     return StationInfo(code=code or "unknown", latitude=series.latitude, longitude=series.longitude)
 
 
-@router.post("/analyze", response_model=AnalyzeResponse, response_model_exclude_none=True)
+@router.post(
+    "/analyze", response_model=AnalyzeResponse, response_model_exclude_none=True, **guarded("post", cross_site=True),
+    responses=error_responses(400, 403, 408, 413, 415, 422, 503),
+)
 async def analyze(
     state: ReadyModelDep,
     metrics: MetricsDep,
     settings: SettingsDep,
+    decoder: DecoderDep,
     file: Annotated[UploadFile, File(description="FRG-604RC day file (.gz ok), IAGA-2002 or CSV")],
-    format: Annotated[str | None, Form(description="frg604rc, iaga2002 or csv; detected if omitted")] = None,  # noqa: A002
-    station: Annotated[str | None, Form(description="station code, overriding the file's")] = None,
-    hop_hours: Annotated[float | None, Form(gt=0, le=24, description="hop between windows (default: the model's)")] = None,
+    format: Annotated[  # noqa: A002
+        str | None, Form(max_length=16, description="frg604rc, iaga2002 or csv (any case); detected if omitted")
+    ] = None,
+    station: Annotated[
+        str | None,
+        Form(max_length=16, pattern=r"^[A-Za-z0-9_-]*$", description="station code (letters, digits, - and _), overriding the file's"),
+    ] = None,
+    hop_hours: Annotated[
+        float | None, Form(gt=0, le=24, allow_inf_nan=False, description="hop between windows in hours (default: the model's)")
+    ] = None,
     explain: Annotated[bool, Form(description="add Grad-CAM maps for every analysed window")] = False,
     include_spectrograms: Annotated[bool, Form(description="return each window's spectrogram PNG")] = False,
 ) -> AnalyzeResponse:
     loaded = state.loaded
     spec, labels = loaded.input_spec, loaded.manifest.labels
     hop_s = hop_hours * 3600 if hop_hours else float(spec.hop_s)
+    fmt = _format(format)
     data = await file.read()
     with metrics.timed("decode"):
-        series = await run_in_threadpool(_read, data, file.filename, format)
+        series = await decoder.run(_read, data, file.filename, fmt)
     with metrics.timed("preprocess"):
-        prepared = await run_in_threadpool(_prepare, series, spec, hop_s, settings.max_analyze_windows)
+        prepared = await decoder.run(_prepare, series, spec, hop_s, settings.max_analyze_windows)
 
     valid = [i for i, img in enumerate(prepared.images) if img is not None]
     preds = {}

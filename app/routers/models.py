@@ -7,6 +7,7 @@ from fastapi import APIRouter
 from model_store import Manifest, ModelRegistry
 
 from ..deps import ModelStateDep, SettingsDep
+from ..errors import error_responses, public_message
 from ..schemas import ModelDetail, ModelSummary
 
 router = APIRouter(prefix="/v2/models", tags=["models"])
@@ -23,14 +24,19 @@ def _serving(state) -> str | None:
     return state.loaded.manifest.ref if state.loaded else None
 
 
-@router.get("", response_model=list[ModelSummary])
+@router.get("", response_model=list[ModelSummary], response_model_exclude_none=True)
 async def list_models(settings: SettingsDep, state: ModelStateDep) -> list[ModelSummary]:
-    """Every readable model in the store."""
+    """Every stored model version; one whose manifest cannot be read comes with the reason in ``error``."""
     serving = _serving(state)
-    return [ModelSummary(**_summary(m, serving)) for m in ModelRegistry(settings.model_store).list_models()]
+    return [
+        ModelSummary(**_summary(s.manifest, serving)) if s.manifest is not None
+        else ModelSummary(name=s.name, version=s.version, serving=False,
+                          error=public_message(s.error or "unreadable", settings.model_store))
+        for s in ModelRegistry(settings.model_store).scan()
+    ]
 
 
-@router.get("/{name}", response_model=ModelDetail)
+@router.get("/{name}", response_model=ModelDetail, responses=error_responses(404, 409))
 async def model_detail(name: str, settings: SettingsDep, state: ModelStateDep, version: str | None = None) -> ModelDetail:
     """One model's manifest (newest version unless ``version`` or ``name:version`` is given)."""
     ref = f"{name}:{version}" if version else name

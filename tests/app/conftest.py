@@ -71,3 +71,40 @@ def probs_close(a: dict, b: dict, atol: float) -> bool:
                     [b[t]["probabilities"][k] for k in a[t]["probabilities"]], atol=atol)
         for t in a
     )
+
+
+LIVE_KEY = "live-test-key"
+# Settings of the "main" live service (tests/app/test_schemathesis.py builds the same OpenAPI document).
+LIVE_SETTINGS = dict(
+    api_key=LIVE_KEY, api_key_on_health="true", body_timeout_s="1", header_timeout_s="1", max_connections="6",
+    log_format="json",
+)
+
+
+@pytest.fixture(scope="session")
+def live_servers(store, tmp_path_factory):
+    """Two real services, started together (their imports overlap): "main" for the socket-level and
+    schemathesis tests (short timeouts, an API key that the health routes require too, a small
+    connection limit, JSON logs), "shutdown" for the SIGTERM test (a 2 s grace period, long timeouts)."""
+    from .live import LiveServer
+
+    logs = tmp_path_factory.mktemp("live")
+    servers = {
+        "main": LiveServer(logs / "main.log", model_store=str(store), **LIVE_SETTINGS),
+        "shutdown": LiveServer(
+            logs / "shutdown.log", model_store=str(store), shutdown_timeout_s="2", body_timeout_s="30",
+            header_timeout_s="30",
+        ),
+    }
+    try:
+        for server in servers.values():
+            server.wait_ready()
+        yield servers
+    finally:
+        for server in servers.values():
+            server.stop()
+
+
+@pytest.fixture(scope="session")
+def live_server(live_servers):
+    return live_servers["main"]

@@ -95,7 +95,8 @@ def test_bad_parameters_are_400(client, lut_bytes):
         assert r.status_code == 400, data
         assert "error" in r.json()
     r = client.post("/analyze", files=_upload(lut_bytes), data={"format": "sac"})
-    assert r.status_code == 415 and "unknown format 'sac'" in r.json()["error"]
+    assert r.status_code == 400 and "unknown format 'sac': use one of " in r.json()["error"]
+    assert all(name in r.json()["error"] for name in ("frg604rc", "iaga2002", "csv"))
 
 
 def test_window_limit_is_enforced(store, lut_bytes):

@@ -32,6 +32,7 @@ def test_limit_is_enforced_while_streaming_without_content_length(store, lut_byt
         wait_ready(c)
         r = c.post("/analyze", content=chunks(), headers={"content-type": f"multipart/form-data; boundary={boundary}"})
         assert r.status_code == 413 and "upload limit" in r.json()["error"]
+        assert r.headers["connection"] == "close"  # the rest of the body is never read
 
 
 def test_parallel_explain_requests_match_sequential_ones(client, lut_png):
@@ -94,3 +95,30 @@ def test_cors_is_off_by_default_and_follows_settings(store, client):
     with make_client(model_store=store, cors_origins=["https://example.org"]) as c:
         r = c.options("/predict", headers=preflight)
         assert r.headers["access-control-allow-origin"] == "https://example.org"
+
+
+def test_decoding_runs_at_most_the_configured_number_at_once():
+    import threading
+    import time
+
+    import anyio
+
+    from app.limits import Decoder
+
+    decoder, running, peak, lock = Decoder(2), [0], [0], threading.Lock()
+
+    def work() -> None:
+        with lock:
+            running[0] += 1
+            peak[0] = max(peak[0], running[0])
+        time.sleep(0.05)
+        with lock:
+            running[0] -= 1
+
+    async def main() -> None:
+        async with anyio.create_task_group() as tg:
+            for _ in range(6):
+                tg.start_soon(decoder.run, work)
+
+    anyio.run(main)
+    assert peak[0] == 2
