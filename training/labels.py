@@ -45,6 +45,30 @@ class LabelRule(DictConfig):
         return 10 ** (0.43 * magnitude)
 
 
+def consistency_problems(rule: LabelRule, *, detection_m0: float, detection_km_per_magnitude: float,
+                         max_lead_hours: float, magnitudes: tuple[float, float]) -> list[str]:
+    """Where a labelling rule contradicts the physics of the world it labels (empty if consistent).
+
+    Event windows must be labelled inside the range where an emission can be seen, and Normal windows
+    must exclude every event that could still emit into them: every magnitude that can emit, for at least
+    the longest lead, within a radius no smaller than the detection range.
+    """
+    problems = []
+    if not math.isclose(rule.m0, detection_m0) or not math.isclose(rule.km_per_magnitude, detection_km_per_magnitude):
+        problems.append(f"label radius ({rule.m0:g}, {rule.km_per_magnitude:g} km/M) differs from the detection range "
+                        f"({detection_m0:g}, {detection_km_per_magnitude:g} km/M)")
+    if rule.exclusion_min_magnitude > detection_m0:
+        problems.append(f"exclusion_min_magnitude {rule.exclusion_min_magnitude:g} is above the smallest magnitude that "
+                        f"can emit ({detection_m0:g}): Normal windows would carry emissions")
+    if rule.exclusion_before_hours < max_lead_hours:
+        problems.append(f"exclusion_before_hours {rule.exclusion_before_hours:g} is shorter than the longest emission "
+                        f"lead ({max_lead_hours:g} h): Normal windows would carry emissions")
+    for m in magnitudes:
+        reach = max(0.0, (m - detection_m0) * detection_km_per_magnitude)
+        if rule.dobrovolsky_km(m) < reach:
+            problems.append(f"at M{m:g} the exclusion radius ({rule.dobrovolsky_km(m):.0f} km) is inside the "
+                            f"detection range ({reach:.0f} km)")
+    return problems
 
 
 @dataclass
@@ -65,6 +89,8 @@ class WindowLabel:
     valid_fraction: float = 1.0
     local_hour: float = 0.0
     day_of_year: int = 0
+    emission_nt: float | None = None  # simulated ground truth: strongest emission received in the window
+    event_emission_nt: float | None = None  # ... and the labelled event's own
 
 
 class Labeller:

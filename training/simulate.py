@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import csv
 import math
-from dataclasses import asdict, dataclass
+import zlib
+from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import datetime, timedelta, timezone
 from functools import cached_property
 from importlib import resources
@@ -38,6 +39,7 @@ class SimConfig(DictConfig):
     """All knobs of the simulated world (see docs/simulator.md for ranges and sources)."""
 
     seed: int = 0
+    station_seed: int = 0  # the stations' fixed traits (geology, sensor, neighbourhood); shared across worlds
     start: str = "2023-01-01"
     days: int = 30
     stations: tuple[str, ...] = ()  # empty = every station in the packaged table
@@ -66,9 +68,9 @@ class SimConfig(DictConfig):
 
     # background
     sq_range_nt: tuple[float, float] = (30.0, 80.0)
-    pc3_nt: tuple[float, float] = (0.02, 0.5)
-    pc4_nt: tuple[float, float] = (0.02, 0.5)
-    pc5_nt: tuple[float, float] = (0.05, 1.5)
+    pc3_nt: tuple[float, float] = (0.015, 0.3)
+    pc4_nt: tuple[float, float] = (0.015, 0.3)
+    pc5_nt: tuple[float, float] = (0.015, 0.4)
     pi2_nt: tuple[float, float] = (0.1, 3.0)
     pi2_per_day: float = 3.0
     storms_per_day: float = 0.06
@@ -82,11 +84,25 @@ class SimConfig(DictConfig):
     background_slope: tuple[float, float] = (2.0, 3.0)
     sensor_noise_pt: tuple[float, float] = (5.0, 20.0)  # pT/sqrt(Hz), white
     manmade_nt: tuple[float, float] = (0.02, 0.3)
-    coast_zh: tuple[float, float] = (0.1, 0.5)
+    manmade_fraction: float = 0.5  # share of stations with man-made noise
+    manmade_zh: tuple[float, float] = (0.3, 1.5)  # |Z| / horizontal of man-made noise, per station
+    # induction (coast) response of Z to external horizontal fields: an induction arrow of magnitude
+    # |T0| at long periods along a random azimuth, falling as 1/sqrt(1 + (f/fc)^2); calibrated on the real
+    # LUT day (|T| 1.0 at 0.001-0.01 Hz, 0.72 at 0.01-0.03 Hz, 0.44 at 0.03-0.1 Hz)
+    coast_zh: tuple[float, float] = (0.1, 1.0)
+    coast_corner_hz: tuple[float, float] = (0.01, 0.05)
+    # Z background that induction does not explain (local sources, sensor tilt, ground): PSD at 1 Hz
+    # (log-uniform per station) and slope; real LUT: about 1e-5 f^-2 nT^2/Hz (Z/H about 0 dB, Z-H
+    # coherence 0.9 at 0.001-0.01 Hz falling to 0.6 at 0.03-0.1 Hz and below 0.3 above 0.1 Hz)
+    z_noise_psd_1hz: tuple[float, float] = (3e-6, 3e-5)
+    z_noise_slope: tuple[float, float] = (1.5, 2.5)
+    d_pulsation_ratio: tuple[float, float] = (0.6, 1.0)  # D / H amplitude of pulsations (real LUT: D ~ H)
     spikes_per_day: float = 0.5
     steps_per_day: float = 0.1
     gaps_per_day: float = 0.3
     max_gap_s: float = 1800.0
+    # traits measured on a station's real record replace the drawn ones (station code -> trait -> value)
+    station_traits: dict[str, dict[str, float]] = field(default_factory=dict)
 
 
 
@@ -170,12 +186,50 @@ class _StationTraits:
     d0: float
     z0: float
     sq_scale: float
-    polarisation_deg: float
-    coast_a: float
-    coast_b: float
+    polarisation_deg: float  # azimuth of the pulsations' major axis
+    d_pulsation: float  # D / H amplitude ratio of pulsations
+    coast_t0: float  # induction arrow magnitude at long periods
+    coast_azimuth_deg: float  # direction of the horizontal field that couples into Z
+    coast_corner_hz: float
+    z_noise_psd: float  # Z background not explained by induction: PSD at 1 Hz (nT^2/Hz) ...
+    z_noise_slope: float  # ... falling as f^-slope
     manmade_nt: float
+    manmade_azimuth_deg: float
+    manmade_zh: float  # signed: Z of the man-made source relative to its horizontal field
     sensor_psd: float
     background_slope: float
+
+    def coast_gain(self, f: np.ndarray) -> np.ndarray:
+        """|T(f)|: the induction arrow's magnitude at frequency f (Hz)."""
+        return self.coast_t0 / np.sqrt(1.0 + (f / self.coast_corner_hz) ** 2)
+
+
+def polarised(p: np.ndarray, bearing_deg: float, zh_ratio: float | np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """An emission waveform ``p`` as (H, D, Z): linearly polarised along ``bearing_deg`` (clockwise from
+    north) with Z = zh_ratio * p in phase with the field along the bearing."""
+    th = math.radians(bearing_deg)
+    return p * math.cos(th), p * math.sin(th), p * zh_ratio
+
+
+def emission_band(rng: np.random.Generator, config: SimConfig) -> tuple[float, float]:
+    """A random sub-band of the emission band, at least ``min_bandwidth_hz`` wide."""
+    width = _uniform(rng, (config.min_bandwidth_hz, config.band_hz[1] - config.band_hz[0]))
+    f1 = _uniform(rng, (config.band_hz[0], config.band_hz[1] - width))
+    return f1, f1 + width
+
+
+def band_noise(rng: np.random.Generator, n: int, band_hz: tuple[float, float]) -> np.ndarray:
+    """Unit-variance Gaussian noise confined to ``band_hz`` (1-Hz samples)."""
+    return _band_noise(rng, n, *band_hz)
+
+
+def _induction_response(ext_h: np.ndarray, ext_d: np.ndarray, tr: _StationTraits) -> np.ndarray:
+    """Z induced by the external horizontal field: the field along the induction arrow's azimuth,
+    filtered by the arrow's frequency-dependent magnitude (zero phase)."""
+    a = math.radians(tr.coast_azimuth_deg)
+    u = ext_h * math.cos(a) + ext_d * math.sin(a)
+    spectrum = np.fft.rfft(u)
+    return np.fft.irfft(spectrum * tr.coast_gain(np.fft.rfftfreq(len(u), 1.0 / FS_HZ)), len(u))
 
 
 class World:
@@ -194,9 +248,22 @@ class World:
         self.storms = self._draw_storms(np.random.default_rng([config.seed, 2]))
         self.kp = self._kp_series(np.random.default_rng([config.seed, 3]))
         self.injections = self._draw_injections(np.random.default_rng([config.seed, 4])) if config.precursors else []
+        self._by_station: dict[str, list[Injection]] = {}
+        for inj in self.injections:
+            self._by_station.setdefault(inj.station, []).append(inj)
+        # A station's geology, sensor and neighbourhood do not change with the period simulated: traits
+        # come from (station_seed, station code), so worlds of different seeds share the same stations.
         self.traits = {
-            code: self._draw_traits(np.random.default_rng([config.seed, 5, i])) for i, code in enumerate(self.stations)
+            code: self._draw_traits(np.random.default_rng([config.station_seed, 5, zlib.crc32(code.encode())]))
+            for code in self.stations
         }
+        known = {f.name for f in fields(_StationTraits)}
+        for code, values in config.station_traits.items():
+            unknown = set(values) - known
+            if unknown:
+                raise ValueError(f"unknown station traits for {code}: {sorted(unknown)}; known: {sorted(known)}")
+            if code.upper() in self.traits:
+                self.traits[code.upper()] = replace(self.traits[code.upper()], **values)
 
     # -------------------------------------------------------------- global draws
     @cached_property
@@ -281,12 +348,11 @@ class World:
                 if r > reach:
                     continue
                 amp = min(c.max_amplitude_nt, c.amplitude_at_range_nt * (reach / max(r, c.min_distance_km)) ** 3)
-                width = _uniform(rng, (c.min_bandwidth_hz, c.band_hz[1] - c.band_hz[0]))
-                f1 = _uniform(rng, (c.band_hz[0], c.band_hz[1] - width))
+                f1, f2 = emission_band(rng, c)
                 lead = timedelta(days=_uniform(rng, c.lead_days))
                 out.append(Injection(
                     e.event_id, code, round(r, 2), round(bearing_deg(st.latitude, st.longitude, e.latitude, e.longitude), 2),
-                    round(amp, 4), (round(f1, 4), round(f1 + width, 4)), e.time - lead, e.time,
+                    round(amp, 4), (round(f1, 4), round(f2, 4)), e.time - lead, e.time,
                     round(_uniform(rng, c.growth_exponent), 3), round(_uniform(rng, c.zh_ratio), 3),
                     int(rng.integers(0, 2**31)),
                 ))
@@ -297,8 +363,13 @@ class World:
         return _StationTraits(
             h0=_uniform(rng, (37_000, 41_000)), d0=_uniform(rng, (-100, 100)), z0=_uniform(rng, (-30_000, -5_000)),
             sq_scale=_uniform(rng, c.sq_range_nt), polarisation_deg=_uniform(rng, (-30, 30)),
-            coast_a=_uniform(rng, c.coast_zh) * rng.choice([-1, 1]), coast_b=_uniform(rng, (-0.2, 0.2)),
-            manmade_nt=_log_uniform(rng, c.manmade_nt) if rng.uniform() < 0.6 else 0.0,
+            d_pulsation=_uniform(rng, c.d_pulsation_ratio),
+            coast_t0=_uniform(rng, c.coast_zh), coast_azimuth_deg=_uniform(rng, (0, 360)),
+            coast_corner_hz=_log_uniform(rng, c.coast_corner_hz),
+            z_noise_psd=_log_uniform(rng, c.z_noise_psd_1hz), z_noise_slope=_uniform(rng, c.z_noise_slope),
+            manmade_nt=_log_uniform(rng, c.manmade_nt) if rng.uniform() < c.manmade_fraction else 0.0,
+            manmade_azimuth_deg=_uniform(rng, (0, 360)),
+            manmade_zh=_uniform(rng, c.manmade_zh) * float(rng.choice([-1, 1])),
             sensor_psd=(_uniform(rng, c.sensor_noise_pt) * 1e-3) ** 2, background_slope=_uniform(rng, c.background_slope),
         )
 
@@ -316,10 +387,14 @@ class World:
             t0, f = rng.integers(0, n - 1800), _uniform(rng, (1 / 150, 1 / 40))
             tt = np.arange(1800.0)
             pi2[t0 : t0 + 1800] += _log_uniform(rng, c.pi2_nt) * np.sin(2 * np.pi * f * tt) * np.exp(-tt / 400.0)
+        levels = {"pc3": _log_uniform(rng, c.pc3_nt) * np.clip(slow, 0.1, None),
+                  "pc4": _log_uniform(rng, c.pc4_nt) * np.clip(slow, 0.1, None),
+                  "pc5": _log_uniform(rng, c.pc5_nt) * activity}
+        bands = {"pc3": (0.022, 0.1), "pc4": (0.0067, 0.022), "pc5": (0.00167, 0.0067)}
+        # each pulsation has a major-axis waveform and an independent minor-axis one (elliptical polarisation)
         return {
-            "pc3": _log_uniform(rng, c.pc3_nt) * np.clip(slow, 0.1, None) * _band_noise(rng, n, 0.022, 0.1),
-            "pc4": _log_uniform(rng, c.pc4_nt) * np.clip(slow, 0.1, None) * _band_noise(rng, n, 0.0067, 0.022),
-            "pc5": _log_uniform(rng, c.pc5_nt) * activity * _band_noise(rng, n, 0.00167, 0.0067),
+            **{k: levels[k] * _band_noise(rng, n, *bands[k]) for k in bands},
+            **{f"{k}_minor": levels[k] * _band_noise(rng, n, *bands[k]) for k in bands},
             "pi2_utc": pi2,
             "storm": self.storm_field(t_abs),
         }
@@ -348,33 +423,37 @@ class World:
         d = 0.15 * sq * np.sin(2 * np.pi * (lt - 12) / 24) * (0.3 + sun)
         z_sq = -0.2 * sq * sun
 
-        # external fields shared by all stations, with each station's polarisation
+        # external fields shared by all stations: elliptically polarised pulsations, major axis at the
+        # station's polarisation azimuth, plus the storm field in H
         phi = math.radians(tr.polarisation_deg)
-        pulsations = glob["pc3"] * (0.3 + sun) + glob["pc4"] + glob["pc5"] * (0.5 + 0.5 * np.abs(np.cos(np.pi * lt / 12)))
-        pulsations = pulsations + glob["pi2_utc"] * night
-        ext_h = pulsations * math.cos(phi) + glob["storm"]
-        ext_d = pulsations * math.sin(phi) * 0.6
+        pc5_weight = 0.5 + 0.5 * np.abs(np.cos(np.pi * lt / 12))
+        major = glob["pc3"] * (0.3 + sun) + glob["pc4"] + glob["pc5"] * pc5_weight + glob["pi2_utc"] * night
+        minor = tr.d_pulsation * (glob["pc3_minor"] * (0.3 + sun) + glob["pc4_minor"] + glob["pc5_minor"] * pc5_weight)
+        ext_h = major * math.cos(phi) - minor * math.sin(phi) + glob["storm"]
+        ext_d = major * math.sin(phi) + minor * math.cos(phi)
         # natural background, stronger by day
         psd = c.background_psd_1hz_night + (c.background_psd_1hz_day - c.background_psd_1hz_night) * sun
         ext_h = ext_h + _power_law_noise(rng, n, 1.0, tr.background_slope) * np.sqrt(psd)
         ext_d = ext_d + _power_law_noise(rng, n, 1.0, tr.background_slope) * np.sqrt(psd)
         h = h + ext_h
         d = d + ext_d
-        z = z_sq + tr.coast_a * ext_h + tr.coast_b * ext_d + 0.3 * _power_law_noise(rng, n, 1.0, tr.background_slope) * np.sqrt(psd)
+        # Z: the induction (coast) response to the external horizontal field, plus Z background that
+        # induction does not explain
+        z = (z_sq + _induction_response(ext_h, ext_d, tr)
+             + _power_law_noise(rng, n, tr.z_noise_psd, tr.z_noise_slope))
 
         # precursor emissions: polarised along the bearing, Z in phase with the +bearing component
         for inj in self._injections_on(code, day):
-            p = self._emission(inj, day, lt)
-            th = math.radians(inj.bearing_deg)
-            h = h + p * math.cos(th)
-            d = d + p * math.sin(th)
-            z = z + p * inj.zh_ratio * (1 + (c.night_zh_boost - 1) * night)
+            zh = inj.zh_ratio * (1 + (c.night_zh_boost - 1) * night)
+            dh, dd, dz = polarised(self._emission(inj, day, lt), inj.bearing_deg, zh)
+            h, d, z = h + dh, d + dd, z + dz
 
         # station-local disturbances
         if tr.manmade_nt > 0:
             schedule = np.clip(np.minimum(lt - 4.0, 25.0 - lt) / 2.0, 0, 1) * (lt >= 4)
             mm = tr.manmade_nt * schedule * _band_noise(rng, n, 0.01, 0.5)
-            h, d, z = h + 0.5 * mm, d + 0.4 * mm, z + 1.5 * mm
+            az = math.radians(tr.manmade_azimuth_deg)  # a fixed source near the station, linearly polarised
+            h, d, z = h + mm * math.cos(az), d + mm * math.sin(az), z + tr.manmade_zh * mm
         sensor_sigma = math.sqrt(tr.sensor_psd * FS_HZ / 2)
         drift = _uniform(rng, (0.2, 1.5)) * np.sin(2 * np.pi * (lt - 14) / 24)  # temperature drift
         h = tr.h0 + h + drift + rng.normal(0, sensor_sigma, n)
@@ -393,9 +472,20 @@ class World:
         h, d, z = (np.round(ch, 2) for ch in channels)  # the logger's 0.01 nT resolution
         return StationSeries(code, day, 1.0, h, d, z, "simulated", st.latitude, st.longitude)
 
+    def injections_at(self, code: str, start: datetime, end: datetime) -> list[Injection]:
+        """Emissions reaching station ``code`` at some time in [start, end)."""
+        return [i for i in self._by_station.get(code, ()) if i.start < end and i.end > start]
+
     def _injections_on(self, code: str, day: datetime) -> list[Injection]:
-        end = day + timedelta(days=1)
-        return [i for i in self.injections if i.station == code and i.start < end and i.end > day]
+        return self.injections_at(code, day, day + timedelta(days=1))
+
+    @staticmethod
+    def received_amplitude(inj: Injection, start: datetime, end: datetime, step_s: float = 60.0) -> float:
+        """RMS amplitude (nT) of an emission's envelope over [start, end): 0 if it is not active then."""
+        t = np.arange(start.timestamp(), end.timestamp(), step_s)
+        elapsed = (t - inj.start.timestamp()) / (inj.end - inj.start).total_seconds()
+        envelope = np.where((elapsed >= 0) & (elapsed <= 1), np.clip(elapsed, 0, 1) ** inj.growth_exponent, 0.0)
+        return inj.amplitude_nt * float(np.sqrt(np.mean(envelope**2))) if len(t) else 0.0
 
     @staticmethod
     def _emission(inj: Injection, day: datetime, lt: np.ndarray) -> np.ndarray:
@@ -423,4 +513,4 @@ class World:
         }
 
 
-__all__ = ["SimConfig", "World", "Injection", "Storm"]
+__all__ = ["SimConfig", "World", "Injection", "Storm", "band_noise", "emission_band", "polarised"]
