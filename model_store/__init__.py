@@ -12,6 +12,7 @@ from .errors import (
     CorruptFileError,
     ImageTooLargeError,
     InvalidImageError,
+    LayoutMismatchError,
     MissingExtraError,
     ModelNotFoundError,
     ModelStoreError,
@@ -24,6 +25,7 @@ from .errors import (
 from .formats import read_series, supported_formats
 from .labels import AZIMUTH_CLASSES, MAGNITUDE_CLASSES, NORMAL, TASKS
 from .model import ModelConfig, PrecursorNet, create_model
+from .outputs import Calibration
 from .registry import ModelRegistry
 from .series import StationSeries
 from .spectrogram import InputSpec
@@ -33,6 +35,7 @@ PACKAGED_STORE = Path(__file__).resolve().parent / "models"
 
 __all__ = [
     "AZIMUTH_CLASSES",
+    "Calibration",
     "MAGNITUDE_CLASSES",
     "NORMAL",
     "PACKAGED_STORE",
@@ -42,6 +45,7 @@ __all__ = [
     "ImageTooLargeError",
     "InputSpec",
     "InvalidImageError",
+    "LayoutMismatchError",
     "MissingExtraError",
     "LoadedModel",
     "Manifest",

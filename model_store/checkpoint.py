@@ -23,11 +23,14 @@ from safetensors import SafetensorError
 from safetensors.torch import load as load_safetensors
 from safetensors.torch import save as save_safetensors
 
+from .direction import physics_config
 from .errors import CheckpointError
 from .model import ModelConfig, PrecursorNet
+from .outputs import Calibration
 from .spectrogram import InputSpec
 
-FORMAT_VERSION = 1
+# 2: factorised heads (detection, magnitude and azimuth given an event), calibration, representations
+FORMAT_VERSION = 2
 MANIFEST_FILE = "manifest.json"
 WEIGHTS_FILE = "model.safetensors"
 MAX_MANIFEST_BYTES = 4 * 1024 * 1024
@@ -43,6 +46,7 @@ class Manifest:
     provenance: dict[str, Any]
     training: dict[str, Any] = field(default_factory=dict)
     metrics: dict[str, Any] = field(default_factory=dict)
+    calibration: Calibration = field(default_factory=Calibration)
     created_at: str = ""
     weights_sha256: str = ""
     weights_bytes: int = 0
@@ -72,6 +76,7 @@ class Manifest:
             "provenance": self.provenance,
             "training": self.training,
             "metrics": self.metrics,
+            "calibration": self.calibration.to_dict(),
             "weights": {"file": WEIGHTS_FILE, "sha256": self.weights_sha256, "bytes": self.weights_bytes},
         }
 
@@ -92,7 +97,7 @@ class Manifest:
                 raise CheckpointError("manifest name and version must be strings")
             if not isinstance(weights["sha256"], str) or not isinstance(weights["bytes"], int):
                 raise CheckpointError("manifest weights must hold a sha256 string and a byte count")
-            return cls(
+            manifest = cls(
                 name=d["name"],
                 version=str(d["version"]),
                 architecture=ModelConfig.from_dict(architecture),
@@ -100,6 +105,7 @@ class Manifest:
                 provenance=_object(d, "provenance"),
                 training=_object(d, "training", optional=True),
                 metrics=_object(d, "metrics", optional=True),
+                calibration=Calibration.from_dict(_object(d, "calibration", optional=True)),
                 created_at=str(d.get("created_at", "")),
                 weights_sha256=weights["sha256"],
                 weights_bytes=weights["bytes"],
@@ -111,6 +117,11 @@ class Manifest:
             raise CheckpointError(f"manifest is incomplete: {exc.args[0]!r} is missing") from exc
         except (TypeError, ValueError, AttributeError) as exc:
             raise CheckpointError(f"manifest is malformed: {exc}") from exc
+        if manifest.architecture.in_chans != manifest.input_spec.in_chans:
+            raise CheckpointError("manifest architecture.in_chans does not match its input_spec's channels")
+        if manifest.architecture.physics != physics_config(manifest.input_spec):
+            raise CheckpointError("manifest architecture.physics does not match its input_spec")
+        return manifest
 
 
 # JSON types accepted for a config field, by the type of its default value.
@@ -200,6 +211,7 @@ def save_checkpoint(
     provenance: dict[str, Any],
     training: dict[str, Any] | None = None,
     metrics: dict[str, Any] | None = None,
+    calibration: Calibration | None = None,
 ) -> Manifest:
     """Write ``model`` to ``directory`` (which must not exist yet) atomically and return its manifest."""
     if provenance.get("trained_on") not in TRAINED_ON_VALUES:
@@ -219,6 +231,7 @@ def save_checkpoint(
         provenance=provenance,
         training=training or {},
         metrics=metrics or {},
+        calibration=calibration or Calibration(),
         created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         weights_sha256=_sha256(weights),
         weights_bytes=len(weights),

@@ -43,6 +43,10 @@ class NotPngError(InvalidImageError):
     """The upload is not a PNG at all."""
 
 
+class LayoutMismatchError(InvalidImageError):
+    """The PNG is a valid image but its layout (panels, aspect ratio) fits no model that could read it."""
+
+
 class ImageTooLargeError(InvalidImageError):
     """The PNG decodes to more pixels than accepted (decompression-bomb guard)."""
 

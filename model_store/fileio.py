@@ -8,16 +8,21 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 
-def atomic_write_bytes(path: str | os.PathLike, data: bytes, mode: int = 0o644) -> None:
-    """Write ``data`` to a temporary sibling, fsync, then rename over ``path``: readers never see half a file."""
+def atomic_write_bytes(path: str | os.PathLike, data: bytes, mode: int = 0o644, durable: bool = True) -> None:
+    """Write ``data`` to a temporary sibling, fsync, then rename over ``path``: readers never see half a file.
+
+    ``durable=False`` skips the fsync (still never half a file, but a crash may lose the write): for files
+    that are cheap to make again, such as a dataset's thousands of spectrograms.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
+            if durable:
+                fh.flush()
+                os.fsync(fh.fileno())
         os.chmod(tmp, mode)  # mkstemp makes it private; stores and datasets are read by other users
         os.replace(tmp, path)
     except BaseException:

@@ -17,6 +17,7 @@ from .checkpoint import MANIFEST_FILE, LoadedModel, Manifest, load_checkpoint, r
 from .errors import CheckpointError, ModelNotFoundError
 from .fileio import atomic_write_text
 from .model import PrecursorNet
+from .outputs import Calibration
 from .spectrogram import InputSpec
 
 logger = logging.getLogger(__name__)
@@ -131,6 +132,7 @@ class ModelRegistry:
         version: str | None = None,
         training: dict[str, Any] | None = None,
         metrics: dict[str, Any] | None = None,
+        calibration: Calibration | None = None,
         make_default: bool = False,
     ) -> Manifest:
         if not NAME_PATTERN.match(name):
@@ -145,6 +147,7 @@ class ModelRegistry:
             provenance=provenance,
             training=training,
             metrics=metrics,
+            calibration=calibration,
         )
         if make_default:
             self.set_default(manifest.ref)

@@ -11,7 +11,9 @@ quantisation, so a spectrogram saved by the service or the dataset builder predi
 
 from __future__ import annotations
 
+import hashlib
 import io
+import json
 import math
 import struct
 from dataclasses import dataclass, field
@@ -19,11 +21,12 @@ from datetime import datetime, timedelta
 from fractions import Fraction
 
 import numpy as np
-from PIL import Image
+from PIL import Image, PngImagePlugin
 from scipy import signal
 
-from .errors import ImageTooLargeError, InvalidImageError, NotPngError, UnsupportedSamplingError
 from .config import DictConfig
+from .cross_spectra import CROSS_CHANNELS, cross_channels, one_sided_psd, stft
+from .errors import ImageTooLargeError, InvalidImageError, LayoutMismatchError, NotPngError, UnsupportedSamplingError
 from .series import CHANNELS, StationSeries
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -38,6 +41,10 @@ _PNG_GREY16_MODES = ("I;16", "I;16B", "I;16L", "I")
 DB_FLOOR_PSD = 1e-12  # nT^2/Hz added before log10 so empty bins stay finite
 
 
+REPRESENTATIONS = ("power", "cross_spectral")
+PANEL_CHANNELS = 3  # one RGB panel of the PNG holds three channels
+
+
 @dataclass(frozen=True)
 class InputSpec(DictConfig):
     config_name = "InputSpec fields"
@@ -46,6 +53,12 @@ class InputSpec(DictConfig):
 
     Power is in dB re 1 nT^2/Hz (one-sided PSD), mapped linearly from [db_min, db_max] to [0, 1]
     and clipped: the same absolute scale for every image, so amplitude and the Z/H ratio survive.
+
+    ``representation``: ``power`` is the reference study's image (R=H, G=D, B=Z power);
+    ``cross_spectral`` adds a second panel from the same STFT (see :mod:`model_store.cross_spectra`):
+    R = Re<Z H*> and G = Re<Z D*> coherency, B = Re<H D*> polarisation (0.5 = none), so the bearing of
+    a polarised source survives, not only its mirror images. The PNG holds the panels side
+    by side (power left), each ``image_width`` wide.
     """
 
     sample_interval_s: float = 1.0
@@ -65,10 +78,17 @@ class InputSpec(DictConfig):
     image_height: int = 224
     image_width: int = 224
     channels: tuple[str, ...] = CHANNELS
-    mean: tuple[float, ...] = (0.5, 0.5, 0.5)
-    std: tuple[float, ...] = (0.5, 0.5, 0.5)
+    mean: tuple[float, ...] = ()  # per input channel; empty = 0.5 for every channel
+    std: tuple[float, ...] = ()  # per input channel; empty = 0.5 for every channel
+    representation: str = "power"
+    induction_band_hz: tuple[float, float] | None = None  # cross_spectral: remove Z = A H + B D fitted here
+    direction_band_hz: tuple[float, float] = (0.01, 0.1)  # cross_spectral: where bearings are estimated
+    smoothing_bins: tuple[int, int] = (3, 3)  # cross_spectral: frequency bins x time segments
 
     def __post_init__(self) -> None:
+        for name in ("mean", "std"):
+            if not getattr(self, name):
+                object.__setattr__(self, name, (0.5,) * self.in_chans)
         problems = []
         if self.sample_interval_s <= 0:
             problems.append("sample_interval_s must be positive")
@@ -84,10 +104,25 @@ class InputSpec(DictConfig):
             problems.append(f"unknown detrend {self.detrend!r} (linear, constant, none)")
         if self.scaling != "psd_db":
             problems.append(f"unknown scaling {self.scaling!r} (supported: psd_db)")
+        if self.representation not in REPRESENTATIONS:
+            problems.append(f"unknown representation {self.representation!r} ({', '.join(REPRESENTATIONS)})")
         if not set(self.channels) <= set(CHANNELS) or len(self.channels) != 3:
             problems.append(f"channels must be three of {CHANNELS}")
-        if len(self.mean) != len(self.channels) or len(self.std) != len(self.channels):
-            problems.append("mean and std need one value per channel")
+        if self.representation == "cross_spectral":
+            if tuple(self.channels) != CHANNELS:
+                problems.append(f"cross_spectral needs channels {CHANNELS} in that order")
+            lo, hi = self.direction_band_hz
+            if not self.fmin_hz <= lo < hi <= self.fmax_hz:
+                problems.append("direction_band_hz must lie inside [fmin_hz, fmax_hz]")
+            if self.induction_band_hz is not None and not 0 < self.induction_band_hz[0] < self.induction_band_hz[1]:
+                problems.append("induction_band_hz must be (low, high) with 0 < low < high, or null")
+            if min(self.smoothing_bins) < 1:
+                problems.append("smoothing_bins must be positive")
+        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+                   for v in (*self.mean, *self.std)) or not all(v > 0 for v in self.std if isinstance(v, (int, float))):
+            problems.append("mean and std must be numbers (std positive)")
+        elif len(self.mean) != self.in_chans or len(self.std) != self.in_chans:
+            problems.append(f"mean and std need one value per input channel ({self.in_chans})")
         if not 0 < self.min_valid_fraction <= 1:
             problems.append("min_valid_fraction must be in (0, 1]")
         if problems:
@@ -102,12 +137,39 @@ class InputSpec(DictConfig):
         return int(round(self.window_s / self.sample_interval_s))
 
     @property
+    def input_channels(self) -> tuple[str, ...]:
+        """Names of the model's input channels, in order."""
+        return tuple(self.channels) + (CROSS_CHANNELS if self.representation == "cross_spectral" else ())
+
+    @property
     def in_chans(self) -> int:
-        return len(self.channels)
+        return len(self.input_channels)
+
+    @property
+    def panels(self) -> int:
+        return self.in_chans // PANEL_CHANNELS
 
     @property
     def image_size(self) -> tuple[int, int]:
         return (self.image_height, self.image_width)
+
+    @property
+    def png_size(self) -> tuple[int, int]:
+        """(height, width) of the PNG that holds one model input."""
+        return (self.image_height, self.panels * self.image_width)
+
+    @property
+    def fingerprint(self) -> str:
+        """Short hash of everything that shapes an input: equal fingerprints, interchangeable inputs."""
+        payload = json.dumps({k: v for k, v in self.to_dict().items() if k != "hop_s"}, sort_keys=True)
+        return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+    def describe_layout(self) -> str:
+        h, w = self.png_size
+        if self.representation == "power":
+            return f"{w}x{h} RGB power spectrogram (R=H, G=D, B=Z), {self.fmin_hz:g}-{self.fmax_hz:g} Hz"
+        return (f"{w}x{h} PNG of two {self.image_width}x{h} panels: power (R=H, G=D, B=Z) | cross-spectra "
+                f"(R=ZH, G=ZD, B=HD coherency), {self.fmin_hz:g}-{self.fmax_hz:g} Hz")
 
 
 # ---------------------------------------------------------------- resampling
@@ -238,33 +300,52 @@ def _detrend_linear(segments: np.ndarray) -> np.ndarray:
 _DETRENDERS = {"linear": _detrend_linear, "constant": "constant", "none": False}
 
 
+def _band(freqs: np.ndarray, spec: InputSpec) -> np.ndarray:
+    return (freqs >= spec.fmin_hz - 1e-12) & (freqs <= spec.fmax_hz + 1e-12)
+
+
+def _stft(data: np.ndarray, spec: InputSpec) -> tuple[np.ndarray, np.ndarray]:
+    return stft(data, fs=1.0 / spec.sample_interval_s, window=spec.stft_window, nperseg=spec.nperseg,
+                noverlap=spec.noverlap, detrend=_DETRENDERS[spec.detrend])
+
+
+def band_frequencies(spec: InputSpec) -> np.ndarray:
+    """Frequencies (Hz) of the spectrogram rows before resizing, lowest first."""
+    f = np.fft.rfftfreq(spec.nperseg, spec.sample_interval_s)
+    return f[_band(f, spec)]
+
+
 def spectrogram_db(data: np.ndarray, spec: InputSpec) -> np.ndarray:
     """(channels, n) samples -> (channels, freqs, times) PSD in dB re 1 nT^2/Hz within the spec's band."""
-    f, _, p = signal.spectrogram(
-        data,
-        fs=1.0 / spec.sample_interval_s,
-        window=spec.stft_window,
-        nperseg=spec.nperseg,
-        noverlap=spec.noverlap,
-        detrend=_DETRENDERS[spec.detrend],
-        scaling="density",
-        axis=-1,
-    )
-    band = (f >= spec.fmin_hz - 1e-12) & (f <= spec.fmax_hz + 1e-12)
-    return 10.0 * np.log10(p[:, band, :] + DB_FLOOR_PSD)
+    f, x = _stft(data, spec)
+    return 10.0 * np.log10(one_sided_psd(x, spec.nperseg)[:, _band(f, spec), :] + DB_FLOOR_PSD)
+
+
+def _db_to_unit(db: np.ndarray, spec: InputSpec) -> np.ndarray:
+    return np.clip((db - spec.db_min) / (spec.db_max - spec.db_min), 0.0, 1.0).astype(np.float32)
+
+
+def _planes_to_image(planes: np.ndarray, spec: InputSpec) -> np.ndarray:
+    """(C, freqs, times) in [0, 1] -> (C, H, W) at the spec's size, row 0 = highest frequency."""
+    return np.stack([_resize_plane(plane[::-1, :], spec.image_size) for plane in planes])
 
 
 def db_to_image(db: np.ndarray, spec: InputSpec) -> np.ndarray:
     """dB spectrogram -> float32 image (3, H, W) in [0, 1], low frequency at the bottom row."""
-    scaled = np.clip((db - spec.db_min) / (spec.db_max - spec.db_min), 0.0, 1.0).astype(np.float32)
-    scaled = scaled[:, ::-1, :]  # row 0 = highest frequency, as images are drawn
-    return np.stack([_resize_plane(plane, spec.image_size) for plane in scaled])
+    return _planes_to_image(_db_to_unit(db, spec), spec)
 
 
 def window_to_image(data: np.ndarray, spec: InputSpec) -> np.ndarray:
-    """Window samples (H, D, Z rows) -> image (3, H, W) in [0, 1], channels in spec order."""
-    order = [CHANNELS.index(c) for c in spec.channels]
-    return db_to_image(spectrogram_db(data[order], spec), spec)
+    """Window samples (H, D, Z rows) -> image (in_chans, H, W) in [0, 1], channels in spec order."""
+    if spec.representation == "power":
+        order = [CHANNELS.index(c) for c in spec.channels]
+        return db_to_image(spectrogram_db(data[order], spec), spec)
+    f, x = _stft(data, spec)
+    band = _band(f, spec)
+    power_db = 10.0 * np.log10(one_sided_psd(x[:, band], spec.nperseg) + DB_FLOOR_PSD)
+    coherency = cross_channels(f, x, spec.nperseg, band, spec.induction_band_hz, spec.smoothing_bins)
+    planes = np.concatenate([_db_to_unit(power_db, spec), ((coherency + 1.0) / 2.0).astype(np.float32)])
+    return _planes_to_image(planes, spec)
 
 
 def _resize_plane(plane: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -283,6 +364,10 @@ def normalize(image: np.ndarray, spec: InputSpec) -> np.ndarray:
 
 
 # ---------------------------------------------------------------- PNG
+PNG_TEXT_KEY = "precursor-input"  # tEXt chunk naming the representation and spec fingerprint
+ASPECT_TOLERANCE = 0.02  # a PNG of another size fits a layout if its aspect ratio is within 2%
+
+
 def _to_uint8(image: np.ndarray) -> np.ndarray:
     return np.rint(np.clip(image, 0.0, 1.0) * 255.0).astype(np.uint8)
 
@@ -296,19 +381,48 @@ def quantize(image: np.ndarray) -> np.ndarray:
     return _to_uint8(image).astype(np.float32) / 255.0
 
 
-def image_to_png(image: np.ndarray) -> bytes:
-    """(3, H, W) float image in [0, 1] -> 8-bit RGB PNG bytes (deterministic)."""
+def png_metadata(spec: InputSpec) -> dict[str, object]:
+    return {"representation": spec.representation, "fingerprint": spec.fingerprint,
+            "channels": list(spec.input_channels), "frequency_hz": [spec.fmin_hz, spec.fmax_hz],
+            "window_s": spec.window_s, "db_range": [spec.db_min, spec.db_max]}
+
+
+def image_to_png(image: np.ndarray, spec: InputSpec | None = None) -> bytes:
+    """(C, H, W) float image in [0, 1] -> 8-bit RGB PNG bytes, panels of 3 channels side by side.
+
+    With ``spec`` the PNG carries a text chunk describing its layout (ignored by image viewers).
+    """
     u8 = _to_uint8(image)
+    if u8.shape[0] % PANEL_CHANNELS:
+        raise ValueError(f"an image of {u8.shape[0]} channels does not fill RGB panels")
+    panels = [np.moveaxis(u8[k : k + PANEL_CHANNELS], 0, -1) for k in range(0, u8.shape[0], PANEL_CHANNELS)]
+    info = None
+    if spec is not None:
+        info = PngImagePlugin.PngInfo()
+        info.add_text(PNG_TEXT_KEY, json.dumps(png_metadata(spec), sort_keys=True))
     buf = io.BytesIO()
-    Image.fromarray(np.moveaxis(u8, 0, -1), mode="RGB").save(buf, format="PNG", optimize=False)
+    Image.fromarray(np.concatenate(panels, axis=1), mode="RGB").save(buf, format="PNG", optimize=False, pnginfo=info)
     return buf.getvalue()
 
 
 @dataclass(frozen=True)
-class DecodedImage:
-    image: np.ndarray  # (3, H, W) float32 in [0, 1] at the spec's size
-    original_size: tuple[int, int]  # (height, width) as uploaded
-    resized: bool
+class PngImage:
+    """A decoded PNG: 8-bit RGB pixels and its text chunks."""
+
+    rgb: np.ndarray  # (height, width, 3) uint8
+    text: dict[str, str]
+
+    @property
+    def size(self) -> tuple[int, int]:
+        return (int(self.rgb.shape[0]), int(self.rgb.shape[1]))
+
+    @property
+    def fingerprint(self) -> str | None:
+        try:
+            value = json.loads(self.text.get(PNG_TEXT_KEY, "")).get("fingerprint")
+        except (ValueError, AttributeError):
+            return None
+        return value if isinstance(value, str) else None
 
 
 def _png_size(data: bytes) -> tuple[int, int]:
@@ -339,27 +453,77 @@ def _to_rgb(img: Image.Image) -> Image.Image:
     )
 
 
-def png_to_image(data: bytes, spec: InputSpec) -> DecodedImage:
-    """Decode an 8- or 16-bit RGB(A)/grey PNG into the spec's image; refuse non-PNG, damaged or oversized input.
+def read_png(data: bytes) -> PngImage:
+    """Decode an 8- or 16-bit RGB(A)/grey PNG to 8-bit RGB; refuse non-PNG, damaged or oversized input.
 
-    The size is checked in the header before anything is decoded, and a resized image is converted one
-    channel at a time, so memory stays bounded. An 8-bit RGB PNG gives exactly its levels / 255.
+    The size is checked in the header before anything is decoded. An 8-bit RGB PNG keeps its levels.
     """
     if not data.startswith(PNG_MAGIC):
         raise NotPngError("not a PNG file (missing PNG signature); upload a PNG spectrogram")
-    width, height = _png_size(data)
+    _png_size(data)
     try:
         with Image.open(io.BytesIO(data), formats=["PNG"]) as img:
             img.load()
-            bands = _to_rgb(img).split()
+            rgb = np.asarray(_to_rgb(img), dtype=np.uint8)
+            text = {str(k): str(v) for k, v in getattr(img, "text", {}).items()}
     except InvalidImageError:
         raise
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
         raise InvalidImageError(f"PNG could not be decoded: {exc}; upload the complete, undamaged file") from exc
-    resized = (height, width) != spec.image_size
+    return PngImage(rgb, text)
+
+
+def layout_fit(size: tuple[int, int], spec: InputSpec) -> str | None:
+    """``exact`` if a PNG of ``size`` (height, width) is the spec's layout, ``resized`` if its aspect
+    ratio matches (it will be resized), None if it fits neither."""
+    height, width = size
+    want_h, want_w = spec.png_size
+    if (height, width) == (want_h, want_w):
+        return "exact"
+    if height and abs((width / height) / (want_w / want_h) - 1.0) <= ASPECT_TOLERANCE:
+        return "resized"
+    return None
+
+
+@dataclass(frozen=True)
+class DecodedImage:
+    image: np.ndarray  # (in_chans, H, W) float32 in [0, 1] at the spec's size
+    original_size: tuple[int, int]  # (height, width) as uploaded
+    resized: bool
+
+
+def _mismatch(png: PngImage, spec: InputSpec) -> LayoutMismatchError:
+    height, width = png.size
+    return LayoutMismatchError(f"PNG is {width}x{height}; this model expects a {spec.describe_layout()}")
+
+
+def png_planes(png: PngImage, spec: InputSpec) -> np.ndarray:
+    """The spec's input channels from a PNG of exactly its layout, as uint8 (in_chans, H, W)."""
+    if layout_fit(png.size, spec) != "exact":
+        raise _mismatch(png, spec)
+    return np.concatenate([np.moveaxis(p, -1, 0) for p in np.split(png.rgb, spec.panels, axis=1)])
+
+
+def png_to_image(data: bytes | PngImage, spec: InputSpec) -> DecodedImage:
+    """Decode a PNG into the spec's image; refuse non-PNG, damaged, oversized or mis-shaped input.
+
+    A PNG of another size whose aspect ratio fits the layout is resized (bilinear) panel by panel, one
+    float channel at a time, so memory stays bounded.
+    """
+    png = data if isinstance(data, PngImage) else read_png(data)
+    fit = layout_fit(png.size, spec)
+    if fit is None:
+        raise _mismatch(png, spec)
+    if fit == "exact":
+        return DecodedImage(png_planes(png, spec).astype(np.float32) / 255.0, png.size, False)
+    rgb = png.rgb
+    if png.size[1] % spec.panels:
+        width = spec.panels * (png.size[1] // spec.panels)
+        rgb = np.asarray(Image.fromarray(rgb).resize((width, png.size[0]), Image.Resampling.BILINEAR))
     planes = []
-    for band in bands:  # one float channel at a time
-        plane = np.asarray(band, dtype=np.float32)
-        plane /= 255.0
-        planes.append(_resize_plane(plane, spec.image_size) if resized else plane)
-    return DecodedImage(image=np.stack(planes), original_size=(height, width), resized=resized)
+    for panel in np.split(rgb, spec.panels, axis=1):
+        for c in range(PANEL_CHANNELS):
+            plane = panel[:, :, c].astype(np.float32)
+            plane /= 255.0
+            planes.append(_resize_plane(plane, spec.image_size))
+    return DecodedImage(np.stack(planes), png.size, True)

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from model_store import CheckpointError, InputSpec, ModelNotFoundError, ModelRegistry, create_model
-from model_store.checkpoint import MANIFEST_FILE, WEIGHTS_FILE
+from model_store.checkpoint import FORMAT_VERSION, MANIFEST_FILE, WEIGHTS_FILE
 
 BACKBONE = "convnext_atto"  # smallest ConvNeXt; tests never use big models
 PROVENANCE = {"trained_on": "untrained", "description": "test fixture"}
@@ -18,15 +18,29 @@ def tiny_model():
     return create_model(BACKBONE, head_hidden=32).eval()
 
 
-def test_model_outputs_logits_per_task_and_exposes_the_feature_map(tiny_model):
+def test_model_has_a_detection_head_and_heads_given_an_event(tiny_model):
     x = torch.randn(2, 3, 64, 64)
     with torch.no_grad():
         out = tiny_model(x)
         feats = tiny_model.forward_features(x)
-    assert out["magnitude"].shape == (2, 4) and out["azimuth"].shape == (2, 9)
+    # detection: one logit; magnitude and azimuth: the event classes only (Normal comes from detection)
+    assert out["detection"].shape == (2, 1) and out["magnitude"].shape == (2, 3) and out["azimuth"].shape == (2, 8)
     assert feats.ndim == 4 and feats.shape[0] == 2
     with torch.no_grad():
         torch.testing.assert_close(tiny_model.forward_heads(feats)["azimuth"], out["azimuth"])
+
+
+def test_grad_cam_stage_splits_the_backbone_without_changing_outputs():
+    torch.manual_seed(0)
+    model = create_model(BACKBONE, head_hidden=16, cam_stage=2).eval()
+    x = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        whole = model(x)
+        features = model.cam_features(x)
+        split = model.heads_from_cam_features(features, x)
+    assert features.shape[-2:] == (4, 4)  # stage 3 of 4: stride 16
+    for task in whole:
+        torch.testing.assert_close(whole[task], split[task])
 
 
 def test_round_trip_gives_identical_logits(tmp_path, tiny_model):
@@ -91,7 +105,7 @@ def test_damaged_manifest_is_refused(tmp_path, tiny_model):
     manifest.write_text(manifest.read_text()[:100])
     with pytest.raises(CheckpointError, match="not readable JSON"):
         reg.load("a")
-    d = {"format_version": 1, "name": "a"}
+    d = {"format_version": FORMAT_VERSION, "name": "a"}
     manifest.write_text(json.dumps(d))
     with pytest.raises(CheckpointError, match="incomplete"):
         reg.load("a")

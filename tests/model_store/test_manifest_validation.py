@@ -41,7 +41,7 @@ def _set(d: dict, dotted: str, value) -> None:
         ("architecture.surprise", 1, "malformed"),
         ("input_spec", [], "input_spec must be a JSON object"),
         ("input_spec.image_height", "224", "input_spec.image_height must be like"),
-        ("input_spec.mean", ["a", "b", "c"], "input_spec.mean must be like"),
+        ("input_spec.mean", ["a", "b", "c"], "mean and std must be numbers"),
         ("input_spec.channels", "HDZ", "input_spec.channels must be like"),
         ("input_spec.db_min", 100.0, "db_min must be below db_max"),
         ("provenance", ["simulated"], "provenance must be a JSON object"),

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from model_store import ImageTooLargeError, InputSpec, InvalidImageError
+from model_store import ImageTooLargeError, InputSpec, InvalidImageError, LayoutMismatchError
 from model_store.spectrogram import (
     MAX_PNG_SIDE,
     _to_rgb,
@@ -94,7 +94,9 @@ def test_a_real_one_pixel_wide_bomb_is_refused_and_the_largest_sides_accepted():
     assert len(bomb) < 100_000
     with pytest.raises(ImageTooLargeError, match="1x16000000 pixels"):
         png_to_image(bomb, SPEC)
-    for shape in ((MAX_PNG_SIDE, 1), (1, MAX_PNG_SIDE)):
-        decoded = png_to_image(raw_png(np.full(shape, 128, dtype=np.uint8), GREY), SPEC)
-        assert decoded.resized and decoded.image.shape == (3, 224, 224)
-        assert np.allclose(decoded.image, 128 / 255, atol=1e-6)
+    decoded = png_to_image(raw_png(np.full((MAX_PNG_SIDE, MAX_PNG_SIDE), 128, dtype=np.uint8), GREY), SPEC)
+    assert decoded.resized and decoded.image.shape == (3, 224, 224)
+    assert np.allclose(decoded.image, 128 / 255, atol=1e-6)
+    for shape in ((MAX_PNG_SIDE, 1), (1, MAX_PNG_SIDE)):  # within the limits, but no spectrogram layout
+        with pytest.raises(LayoutMismatchError, match="expects a 224x224"):
+            png_to_image(raw_png(np.full(shape, 128, dtype=np.uint8), GREY), SPEC)

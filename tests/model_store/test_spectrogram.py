@@ -6,7 +6,7 @@ from datetime import timedelta
 import numpy as np
 import pytest
 
-from model_store import InputSpec, InvalidImageError, StationSeries, UnsupportedSamplingError
+from model_store import InputSpec, InvalidImageError, LayoutMismatchError, StationSeries, UnsupportedSamplingError
 from model_store.spectrogram import (
     conform_sampling,
     cut_windows,
@@ -90,11 +90,14 @@ def test_png_route_equals_array_route_up_to_quantisation(lut_day):
     assert np.abs(decoded.image - img).max() <= 0.5 / 255 + 1e-6
 
 
-def test_png_of_another_size_is_resized_and_says_so(lut_day):
-    img = window_to_image(cut_windows(lut_day, SPEC)[0].data, replace(SPEC, image_height=100, image_width=150))
+def test_png_of_another_size_is_resized_if_its_aspect_ratio_fits(lut_day):
+    img = window_to_image(cut_windows(lut_day, SPEC)[0].data, replace(SPEC, image_height=150, image_width=150))
     decoded = png_to_image(image_to_png(img), SPEC)
-    assert decoded.resized and decoded.original_size == (100, 150)
+    assert decoded.resized and decoded.original_size == (150, 150)
     assert decoded.image.shape == (3, 224, 224)
+    wide = window_to_image(cut_windows(lut_day, SPEC)[0].data, replace(SPEC, image_height=100, image_width=150))
+    with pytest.raises(LayoutMismatchError, match="PNG is 150x100; this model expects a 224x224 RGB power"):
+        png_to_image(image_to_png(wide), SPEC)
 
 
 @pytest.mark.parametrize("data", [b"", b"GIF89a....", b"\x89PNG\r\n\x1a\n" + b"\x00" * 40])
