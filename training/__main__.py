@@ -5,8 +5,11 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -15,6 +18,7 @@ from model_store.fileio import atomic_write_bytes, atomic_write_text
 
 from .catalog import write_catalog
 from .config import load_yaml
+from .data import SampleSet
 from .dataset import BuildConfig, build_real, build_sim
 from .simulate import World
 from .train import TrainConfig, train
@@ -74,22 +78,35 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 def cmd_build_dataset(args: argparse.Namespace) -> int:
     config = BuildConfig.from_dict(load_yaml(args.config))
     if args.source == "sim":
-        info = build_sim(config, args.out, progress=not args.quiet)
+        info = build_sim(config, args.out, progress=not args.quiet, workers=args.workers)
     else:
         info = build_real(config, args.data, args.catalog, args.out, kp=args.kp, progress=not args.quiet)
     print(json.dumps(info["summary"], indent=2))
     return 0
 
 
-def _load_data(data_dir: str):
+@dataclass
+class LoadedData:
+    info: dict[str, Any]
+    spec: InputSpec
+    samples: SampleSet
+    calibration_normals: SampleSet
+
+
+def _load_data(data_dir: str, representation: str) -> LoadedData:
     from model_store.labels import TASKS
 
     from .data import load_samples
-    from .dataset import read_samples
+    from .dataset import load_input_specs, read_calibration_normals, read_samples
 
     info = json.loads((Path(data_dir) / "dataset.json").read_text())
-    spec = InputSpec.from_dict(info["config"]["input_spec"])
-    return info, spec, load_samples(data_dir, read_samples(data_dir), TASKS)
+    specs = load_input_specs(info)
+    if representation not in specs:
+        raise ValueError(f"dataset {data_dir} has no {representation!r} spectrograms (it has: {', '.join(specs)})")
+    spec = specs[representation]
+    samples = load_samples(data_dir, read_samples(data_dir), TASKS, spec, representation)
+    normals = load_samples(data_dir, read_calibration_normals(data_dir), TASKS, spec, representation)
+    return LoadedData(info, spec, samples, normals)
 
 
 def _train_config(path: str | None, overrides: dict) -> TrainConfig:
@@ -99,33 +116,45 @@ def _train_config(path: str | None, overrides: dict) -> TrainConfig:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    """Train on a dataset (validation carved by event), save a model_store checkpoint in OUT/checkpoint."""
+    """Train on a dataset (validation carved by event), calibrate on the validation side, save a
+    model_store checkpoint in OUT/checkpoint."""
     from model_store import save_checkpoint
 
+    from .calibrate import fit_calibration
     from .cv import carve_validation
     from .distributed import setup, teardown
+    from .train import predict_raw
 
     dist = setup()
     cfg = _train_config(args.config, {"epochs": args.epochs})
-    info, spec, data = _load_data(args.data)
-    fit_idx, val_idx = carve_validation(data.rows, np.arange(len(data)), "group_event", cfg.val_fraction, cfg.seed)
+    data = _load_data(args.data, cfg.representation)
+    samples = data.samples
+    fit_idx, val_idx = carve_validation(samples.rows, np.arange(len(samples)), "group_event", cfg.val_fraction, cfg.seed)
     if dist.is_main:
-        logger.info("training %s on %d windows, validating on %d (%s data)", cfg.backbone, len(fit_idx),
-                    len(val_idx), info["trained_on"])
+        logger.info("training %s on %d windows, validating on %d (%s data, %s)", cfg.backbone, len(fit_idx),
+                    len(val_idx), data.info["trained_on"], cfg.representation)
     out = Path(args.out)
-    result = train(cfg, data.subset(fit_idx), data.subset(val_idx), spec, out_dir=out, resume=args.resume,
+    val = samples.subset(val_idx)
+    result = train(cfg, samples.subset(fit_idx), val, data.spec, out_dir=out, resume=args.resume,
                    dist=dist, progress=not args.quiet)
     if dist.is_main:
+        extra = predict_raw(result.model, data.calibration_normals.images, data.spec)["detection"][:, 0] \
+            if len(data.calibration_normals) else None
+        calibration = fit_calibration(predict_raw(result.model, val.images, data.spec), val.is_event, val.magnitude,
+                                      val.azimuth, val.bearing, cfg.azimuth_head, normal_detection_logits=extra,
+                                      fitted_on="validation split of the training run")
         atomic_write_text(out / "history.json", json.dumps(result.history, indent=1) + "\n")
         save_checkpoint(
-            result.model, out / "checkpoint", name=args.name, version="run", input_spec=spec,
-            provenance=_provenance(info, args.data),
+            result.model, out / "checkpoint", name=args.name, version="run", input_spec=data.spec,
+            provenance=_provenance(data.info, args.data),
             training={"config": cfg.to_dict(), "best_epoch": result.best_epoch, "stopped": result.stopped,
                       "fit_windows": int(len(fit_idx)), "validation_windows": int(len(val_idx)),
                       "world_size": dist.world_size},
             metrics={"validation": result.best_val},
+            calibration=calibration,
         )
-        logger.info("best epoch %d (%s); checkpoint in %s", result.best_epoch, result.stopped, out / "checkpoint")
+        logger.info("best epoch %d (%s); calibration %s; checkpoint in %s", result.best_epoch, result.stopped,
+                    calibration.to_dict(), out / "checkpoint")
     teardown(dist)
     return 0
 
@@ -148,36 +177,105 @@ def _provenance(info: dict, data_dir: str) -> dict:
 def cmd_cv(args: argparse.Namespace) -> int:
     from .cv import run_cv, write_outputs
 
-    cfg_yaml = load_yaml(args.config)
-    cv = dict(cfg_yaml.get("cv") or {})
-    cfg = _train_config(args.config, {"epochs": args.epochs or cv.get("epochs")})
-    _, spec, data = _load_data(args.data)
+    cv = dict(load_yaml(args.config).get("cv") or {})
+    cfg = _train_config(args.config, {"epochs": args.epochs})
+    data = _load_data(args.data, cfg.representation)
     report = run_cv(
-        data, spec, cfg, scheme=args.scheme or cv.get("scheme", "loeo"), k=args.folds or cv.get("folds", 5),
-        max_folds=args.max_folds or cv.get("max_folds"), shuffled_control_folds=cv.get("shuffled_control_folds", 1),
-        control_epochs=cv.get("control_epochs"), seed=cfg.seed, progress=not args.quiet,
+        data.samples, data.spec, cfg, scheme=args.scheme or cv.get("scheme", "loeo"), k=args.folds or cv.get("folds", 5),
+        max_folds=args.max_folds or cv.get("max_folds"), shuffled_control_folds=cv.get("shuffled_control_folds", 1)
+        if args.controls else 0, seed=cfg.seed, progress=not args.quiet, calibration_normals=data.calibration_normals,
     )
+    report["dataset"] = {"name": Path(args.data).name, "summary": data.info["summary"]}
     write_outputs(report, args.out)
     logger.info("report written to %s", Path(args.out) / "report.md")
     return 0
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    """Copy a trained checkpoint into a model store, adding the CV summary to its metrics."""
+    """Copy a trained checkpoint into a model store, adding report summaries to its metrics."""
     from model_store import ModelRegistry, load_checkpoint
-
-    from .cv import summary
 
     loaded = load_checkpoint(Path(args.run) / "checkpoint")
     m = loaded.manifest
     metrics = dict(m.metrics)
-    if args.cv_report:
-        metrics["cross_validation"] = summary(json.loads(Path(args.cv_report).read_text()))
+    if args.metrics:
+        metrics.update(json.loads(Path(args.metrics).read_text()))
     manifest = ModelRegistry(args.store).save(
         loaded.model, args.name, input_spec=m.input_spec, provenance=m.provenance, training=m.training,
-        metrics=metrics, make_default=args.default,
+        metrics=metrics, calibration=m.calibration, make_default=args.default, version=args.version,
     )
     logger.info("exported %s to %s%s", manifest.ref, args.store, " (default)" if args.default else "")
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    """Score a trained checkpoint (with its own calibration) on another dataset, e.g. an independent world."""
+    from model_store import load_checkpoint
+
+    from .evaluate import ServedOutputs, score
+    from .train import predict_raw
+
+    loaded = load_checkpoint(Path(args.run) / "checkpoint")
+    cfg = TrainConfig.from_dict(loaded.manifest.training["config"])
+    data = _load_data(args.data, cfg.representation)
+    if data.spec != loaded.input_spec:
+        raise ValueError(f"dataset {args.data} was rendered with another {cfg.representation} spec than the model's")
+    raw = predict_raw(loaded.model, data.samples.images, data.spec)
+    outputs = ServedOutputs.from_raw(raw, loaded.manifest.calibration, loaded.model.config.azimuth_head)
+    report = {"model": loaded.manifest.ref, "dataset": {"name": Path(args.data).name, "summary": data.info["summary"]},
+              **score(data.samples.rows, data.samples.magnitude, data.samples.azimuth, outputs)}
+    atomic_write_text(Path(args.out), json.dumps(report, indent=2, default=float) + "\n")
+    logger.info("evaluation of %s on %s written to %s", loaded.manifest.ref, args.data, args.out)
+    return 0
+
+
+def cmd_ceilings(args: argparse.Namespace) -> int:
+    """Magnitude ceilings of one station from a simulated dataset's ground truth."""
+    from .ceilings import ceilings
+
+    report = ceilings(args.data, k=args.folds)
+    atomic_write_text(Path(args.out), json.dumps(report, indent=2) + "\n")
+    return 0
+
+
+def cmd_real_check(args: argparse.Namespace) -> int:
+    """Real quiet days (no alarm expected) and injection-recovery on real backgrounds for a trained model."""
+    from model_store import load_checkpoint
+
+    from . import real_check
+
+    loaded = load_checkpoint(Path(args.run) / "checkpoint")
+    sim = BuildConfig.from_dict(load_yaml(args.config)).simulator
+    report = real_check.run(loaded, args.real, sim)
+    atomic_write_text(Path(args.out), json.dumps(report, indent=2) + "\n")
+    q = report["quiet_days"]
+    logger.info("real quiet days: %d alarms in %d windows (max P(event) %.3f, threshold %.3f)", q["alarms"],
+                len(q["windows"]), q["max_precursor_probability"], q["alarm_threshold"])
+    return 0
+
+
+def cmd_model_report(args: argparse.Namespace) -> int:
+    """Merge the reports of `make model` into one document and the metrics each manifest carries."""
+    from .model_report import write_model_report
+
+    write_model_report(Path(args.runs), Path(args.out))
+    return 0
+
+
+def cmd_sim_check(args: argparse.Namespace) -> int:
+    """Compare real station files with the simulated background; optionally measure station traits."""
+    from . import sim_check
+    from .simulate import World
+
+    if args.measure_traits:
+        print(json.dumps(sim_check.measure_traits(sim_check.real_windows(args.real)), indent=2))
+        return 0
+    config = BuildConfig.from_dict(load_yaml(args.config))
+    report = sim_check.compare(args.real, World(config.simulator), config.labels, args.days)
+    text = sim_check.render_markdown(report)
+    print(text)
+    if args.out:
+        atomic_write_text(Path(args.out), json.dumps(report, indent=2) + "\n")
     return 0
 
 
@@ -202,7 +300,9 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--data", help="directory of station files (real source)")
     b.add_argument("--catalog", help="earthquake catalogue CSV (real source)")
     b.add_argument("--kp", help="Kp CSV (optional)")
-    b.add_argument("--quiet", action="store_true", help="no progress bar")
+    b.add_argument("--quiet", action="store_true", help="no progress bar (progress is logged every 50 days)")
+    b.add_argument("--workers", type=positive_int, default=os.cpu_count() or 1,
+                   help="processes simulating days in parallel (simulated source; the result does not depend on it)")
     b.set_defaults(func=cmd_build_dataset)
 
     t = _parser(sub, "train", help="train a model on a dataset (torchrun-compatible)")
@@ -223,14 +323,48 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--folds", type=positive_int, help="number of folds (default: the config's cv.folds)")
     c.add_argument("--max-folds", type=positive_int, help="run only the first N folds (the report says how many)")
     c.add_argument("--epochs", type=positive_int, help="epochs per fold (default: the config's)")
+    c.add_argument("--no-controls", dest="controls", action="store_false", help="skip the shuffled-label control")
     c.add_argument("--quiet", action="store_true", help="no per-batch progress bars (folds and epochs are still logged)")
     c.set_defaults(func=cmd_cv)
+
+    v = _parser(sub, "evaluate", help="score a trained checkpoint on another dataset (e.g. an independent world)")
+    v.add_argument("--run", required=True, help="run directory of 'train'")
+    v.add_argument("--data", required=True, help="dataset directory from build-dataset")
+    v.add_argument("--out", required=True, help="report JSON to write")
+    v.set_defaults(func=cmd_evaluate)
+
+    g = _parser(sub, "ceilings", help="magnitude ceilings of one station from simulated ground truth")
+    g.add_argument("--data", required=True, help="a simulated dataset")
+    g.add_argument("--folds", type=positive_int, default=5, help="event-grouped folds")
+    g.add_argument("--out", required=True, help="JSON to write")
+    g.set_defaults(func=cmd_ceilings)
+
+    r = _parser(sub, "real-check", help="real quiet days and injection-recovery on real backgrounds")
+    r.add_argument("--run", required=True, help="run directory of 'train'")
+    r.add_argument("--real", nargs="+", required=True, help="real station files (quiet days)")
+    r.add_argument("--config", required=True, help="the simulator config whose emissions are injected")
+    r.add_argument("--out", required=True, help="JSON to write")
+    r.set_defaults(func=cmd_real_check)
+
+    mr = _parser(sub, "model-report", help="merge the reports of `make model` (see the Makefile)")
+    mr.add_argument("--runs", required=True, help="the run directory holding every report")
+    mr.add_argument("--out", required=True, help="directory for report.md, figures and manifest metrics")
+    mr.set_defaults(func=cmd_model_report)
+
+    k = _parser(sub, "sim-check", help="compare real station files with the simulated background")
+    k.add_argument("--real", nargs="+", required=True, help="real station files")
+    k.add_argument("--config", help="YAML with simulator and labels sections (not needed with --measure-traits)")
+    k.add_argument("--days", type=positive_int, default=30, help="simulated days to compare")
+    k.add_argument("--out", help="write the comparison as JSON")
+    k.add_argument("--measure-traits", action="store_true", help="print the station traits measured on the files")
+    k.set_defaults(func=cmd_sim_check)
 
     e = _parser(sub, "export", help="put a trained checkpoint into a model store")
     e.add_argument("--run", required=True, help="run directory of 'train'")
     e.add_argument("--store", required=True, help="model store directory (model_store/models)")
     e.add_argument("--name", required=True, help="model name in the store")
-    e.add_argument("--cv-report", help="report.json of 'cv' to summarise in the manifest")
+    e.add_argument("--metrics", help="JSON object of report summaries to add to the manifest's metrics")
+    e.add_argument("--version", help="version to store it as (default: the next number)")
     e.add_argument("--default", action="store_true", help="make it the store's default model")
     e.set_defaults(func=cmd_export)
     return p

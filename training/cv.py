@@ -10,23 +10,23 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from model_store import InputSpec
+from model_store import Calibration, InputSpec
 from model_store.labels import TASKS
 
+from .calibrate import fit_calibration
 from .data import SampleSet
-from .metrics import azimuth_errors, classification_metrics, task_report
-from .train import TrainConfig, predict_probabilities, train
+from .evaluate import ServedOutputs, direction_metrics, score
+from .metrics import task_report
+from .train import TrainConfig, predict_raw, train
 
 logger = logging.getLogger(__name__)
 
 SCHEME_KEYS = {"loeo": "group_event", "loso": "group_station", "time": "group_time_block"}
-KP_BINS = ((0.0, 3.0, "Kp<3"), (3.0, 5.0, "3<=Kp<5"), (5.0, 10.0, "Kp>=5 (storm)"))
 
 
 def _groups(rows: list[dict[str, str]], key: str) -> np.ndarray:
@@ -94,115 +94,155 @@ def majority_baseline(data: SampleSet, train_idx: np.ndarray, test_idx: np.ndarr
     return out
 
 
+def _station_mode(stations: np.ndarray, y: np.ndarray, n: int, train_idx: np.ndarray, test_idx: np.ndarray) -> np.ndarray:
+    overall = np.bincount(y[train_idx], minlength=n).argmax() if len(train_idx) else 0
+    prior = {s: np.bincount(y[train_idx][stations[train_idx] == s], minlength=n).argmax() for s in set(stations[train_idx])}
+    return np.array([prior.get(s, overall) for s in stations[test_idx]])
+
+
 def station_prior_baseline(data: SampleSet, train_idx: np.ndarray, test_idx: np.ndarray) -> dict[str, np.ndarray]:
     """Each station's most frequent training class (the majority class for unseen stations)."""
     stations = np.array([r["station"] for r in data.rows])
-    out = {}
-    for task in TASKS:
-        y = getattr(data, task)
-        overall = np.bincount(y[train_idx], minlength=len(TASKS[task])).argmax()
-        prior = {s: np.bincount(y[train_idx][stations[train_idx] == s], minlength=len(TASKS[task])).argmax()
-                 for s in set(stations[train_idx])}
-        out[task] = np.array([prior.get(s, overall) for s in stations[test_idx]])
+    return {task: _station_mode(stations, getattr(data, task), len(TASKS[task]), train_idx, test_idx) for task in TASKS}
+
+
+def event_station_prior(data: SampleSet, train_idx: np.ndarray, test_idx: np.ndarray) -> dict[str, np.ndarray]:
+    """Among event windows only: each station's most frequent magnitude class and sector (a geometry prior)."""
+    stations = np.array([r["station"] for r in data.rows])
+    ev = data.is_event
+    tr, te = train_idx[ev[train_idx]], test_idx[ev[test_idx]]
+    return {task: _station_mode(stations, getattr(data, task), len(TASKS[task]) - 1, tr, te) for task in TASKS}
+
+
+def _label_scores(data: SampleSet, idx: np.ndarray, preds: dict[str, np.ndarray], n_boot: int) -> dict[str, Any]:
+    rows = [data.rows[i] for i in idx]
+    groups = [r["group_event"] for r in rows]
+    is_event = data.is_event[idx]
+    return {task: task_report(getattr(data, task)[idx], preds[task], TASKS[task], groups, is_event, n_boot=n_boot)
+            for task in TASKS}
+
+
+def _given_event_scores(data: SampleSet, idx: np.ndarray, mag: np.ndarray, bearing: np.ndarray, n_boot: int) -> dict[str, Any]:
+    """Scores of predictions made for the event windows among ``idx``."""
+    ev_idx = idx[data.is_event[idx]]
+    groups = [data.rows[i]["group_event"] for i in ev_idx]
+    return {
+        "magnitude_given_event": task_report(data.magnitude[ev_idx], mag, TASKS["magnitude"][:-1], groups,
+                                             np.ones(len(ev_idx), bool), n_boot=n_boot),
+        "azimuth_given_event": direction_metrics(bearing, data.bearing[ev_idx], groups, n_boot),
+    }
+
+
+# ---------------------------------------------------------------------------- one fold
+def _served(model, val: SampleSet, test_images: np.ndarray, spec: InputSpec, cfg: TrainConfig,
+            calibration_normals: SampleSet | None) -> tuple[ServedOutputs, Calibration, dict[str, np.ndarray]]:
+    """Calibrate on the validation side (and held-out Normals), then serve the test windows."""
+    raw_val = predict_raw(model, val.images, spec)
+    extra = None
+    if calibration_normals is not None and len(calibration_normals):
+        extra = predict_raw(model, calibration_normals.images, spec)["detection"][:, 0]
+    calibration = fit_calibration(raw_val, val.is_event, val.magnitude, val.azimuth, val.bearing, cfg.azimuth_head,
+                                  normal_detection_logits=extra)
+    raw_test = predict_raw(model, test_images, spec)
+    return ServedOutputs.from_raw(raw_test, calibration, cfg.azimuth_head), calibration, raw_test
+
+
+def _shuffled(data: SampleSet, idx: np.ndarray, seed: int) -> SampleSet:
+    """The windows with their labels (kind, classes, bearing together) permuted among them."""
+    out = data.subset(idx)
+    perm = np.random.default_rng(seed).permutation(len(idx))
+    out.magnitude, out.azimuth, out.bearing = out.magnitude[perm], out.azimuth[perm], out.bearing[perm]
+    out.rows = [{**row, "kind": out.rows[j]["kind"]} for row, j in zip(out.rows, perm)]
     return out
 
 
 # ---------------------------------------------------------------------------- cross-validation
-def _report_for(data: SampleSet, idx: np.ndarray, preds: dict[str, np.ndarray], n_boot: int) -> dict[str, Any]:
-    rows = [data.rows[i] for i in idx]
-    is_event = np.array([r["kind"] == "event" for r in rows])
-    groups = [r["group_event"] for r in rows]
-    rep: dict[str, Any] = {}
-    for task in TASKS:
-        rep[task] = task_report(getattr(data, task)[idx], preds[task], TASKS[task], groups, is_event, n_boot=n_boot)
-    bearings = [float(r["bearing_deg"]) for r, e in zip(rows, is_event) if e]
-    az_labels = [TASKS["azimuth"][p] for p, e in zip(preds["azimuth"], is_event) if e]
-    rep["azimuth"]["angular"] = azimuth_errors(bearings, az_labels)
-    kp = np.array([float(r["kp_max"]) if r["kp_max"] else np.nan for r in rows])
-    rep["by_kp"] = {}
-    for lo, hi, name in KP_BINS:
-        m = (kp >= lo) & (kp < hi)
-        if m.any():
-            rep["by_kp"][name] = {
-                task: classification_metrics(getattr(data, task)[idx][m], preds[task][m], TASKS[task])["balanced_accuracy"]
-                for task in TASKS
-            } | {"n": int(m.sum())}
-    return rep
-
-
 def run_cv(data: SampleSet, spec: InputSpec, cfg: TrainConfig, scheme: str = "loeo", k: int = 5,
-           max_folds: int | None = None, shuffled_control_folds: int = 1, control_epochs: int | None = None,
-           seed: int = 0, n_boot: int = 1000, progress: bool = False) -> dict[str, Any]:
-    """Train and test on every fold; pool the test predictions; add baselines and the shuffled control."""
+           max_folds: int | None = None, shuffled_control_folds: int = 1, seed: int = 0, n_boot: int = 500,
+           progress: bool = False, calibration_normals: SampleSet | None = None) -> dict[str, Any]:
+    """Train, calibrate and test on every fold (same recipe as the exported model); pool the test outputs;
+    add baselines and the shuffled-label control."""
     folds = make_folds(data.rows, scheme, k, seed)
     run = folds[: max_folds or len(folds)]
     key = SCHEME_KEYS[scheme]
-    pooled_idx: list[np.ndarray] = []
-    pooled: dict[str, list[np.ndarray]] = {f"model:{t}": [] for t in TASKS}
-    for name in ("majority", "station_prior", "shuffled_labels"):
-        for t in TASKS:
-            pooled[f"{name}:{t}"] = []
-    control_idx: list[np.ndarray] = []
-    fold_summaries = []
+    pooled_idx, pooled_out, calibrations, fold_summaries = [], [], [], []
+    baseline_preds: dict[str, list] = {"majority": [], "station_prior": []}
+    prior_given_event: list[tuple[np.ndarray, np.ndarray]] = []
+    physics: list[np.ndarray] = []
+    control_idx, control_out = [], []
     for fi, (train_idx, test_idx) in enumerate(run):
         fit_idx, val_idx = carve_validation(data.rows, train_idx, key, cfg.val_fraction, seed + fi)
         logger.info("%s fold %d/%d: %d fit, %d validation, %d test windows", scheme, fi + 1, len(run),
                     len(fit_idx), len(val_idx), len(test_idx))
-        result = train(cfg, data.subset(fit_idx), data.subset(val_idx), spec, progress=progress)
-        probs = predict_probabilities(result.model, data.images[test_idx], spec)
+        val = data.subset(val_idx)
+        result = train(cfg, data.subset(fit_idx), val, spec, progress=progress)
+        served, calibration, raw_test = _served(result.model, val, data.images[test_idx], spec, cfg, calibration_normals)
         pooled_idx.append(test_idx)
-        for t in TASKS:
-            pooled[f"model:{t}"].append(probs[t].argmax(1))
-        for name, fn in (("majority", majority_baseline), ("station_prior", station_prior_baseline)):
-            for t, p in fn(data, train_idx, test_idx).items():
-                pooled[f"{name}:{t}"].append(p)
+        pooled_out.append(served)
+        calibrations.append(calibration.to_dict())
+        if "physics" in raw_test:
+            physics.append(raw_test["physics"][data.is_event[test_idx]])
+        baseline_preds["majority"].append(majority_baseline(data, train_idx, test_idx))
+        baseline_preds["station_prior"].append(station_prior_baseline(data, train_idx, test_idx))
+        prior = event_station_prior(data, train_idx, test_idx)
+        prior_given_event.append((prior["magnitude"], prior["azimuth"] * 45.0))
         if fi < shuffled_control_folds:
-            # same recipe, labels permuted across the training side: must land at chance on the test side
-            perm = np.random.default_rng(seed + 1000 + fi).permutation(len(fit_idx))
-            shuffled = data.subset(fit_idx)
-            shuffled.magnitude, shuffled.azimuth = shuffled.magnitude[perm], shuffled.azimuth[perm]
-            ccfg = replace(cfg, epochs=control_epochs or cfg.epochs)
-            control = train(ccfg, shuffled, data.subset(val_idx), spec, progress=progress)
-            cprobs = predict_probabilities(control.model, data.images[test_idx], spec)
+            # same recipe (training, selection and calibration) with labels permuted across the training side:
+            # must land at chance on the test side
+            shuffled_val = _shuffled(data, val_idx, seed + 2000 + fi)
+            control = train(cfg, _shuffled(data, fit_idx, seed + 1000 + fi), shuffled_val, spec, progress=progress)
+            cserved, _, _ = _served(control.model, shuffled_val, data.images[test_idx], spec, cfg, calibration_normals)
             control_idx.append(test_idx)
-            for t in TASKS:
-                pooled[f"shuffled_labels:{t}"].append(cprobs[t].argmax(1))
+            control_out.append(cserved)
         fold_summaries.append({
             "fold": fi + 1, "fit": len(fit_idx), "validation": len(val_idx), "test": len(test_idx),
             "test_groups": len({data.rows[i][key] for i in test_idx}), "best_epoch": result.best_epoch,
-            "stopped": result.stopped, "history": result.history,
+            "stopped": result.stopped, "history": result.history, "calibration": calibration.to_dict(),
         })
 
     idx = np.concatenate(pooled_idx)
-    model_preds = {t: np.concatenate(pooled[f"model:{t}"]) for t in TASKS}
+    rows = [data.rows[i] for i in idx]
     report: dict[str, Any] = {
         "scheme": scheme, "group_key": key, "folds_total": len(folds), "folds_run": len(run),
-        "train_config": cfg.to_dict(), "samples": len(data), "test_windows": int(len(idx)),
-        "model": _report_for(data, idx, model_preds, n_boot),
-        "baselines": {},
-        "folds": fold_summaries,
+        "train_config": cfg.to_dict(), "input_spec": spec.to_dict(), "samples": len(data),
+        "test_windows": int(len(idx)), "test_events": len({r["event_id"] for r in rows if r["kind"] == "event"}),
+        "model": score(rows, data.magnitude[idx], data.azimuth[idx], ServedOutputs.concat(pooled_out), n_boot),
+        "baselines": {}, "controls": {}, "folds": fold_summaries,
     }
-    for name in ("majority", "station_prior"):
-        report["baselines"][name] = _report_for(data, idx, {t: np.concatenate(pooled[f"{name}:{t}"]) for t in TASKS}, 200)
+    for name, preds in baseline_preds.items():
+        report["baselines"][name] = _label_scores(data, idx, {t: np.concatenate([p[t] for p in preds]) for t in TASKS}, 200)
+    report["baselines"]["event_station_prior"] = _given_event_scores(
+        data, idx, np.concatenate([m for m, _ in prior_given_event]), np.concatenate([b for _, b in prior_given_event]), 200)
+    if physics:
+        vec = np.concatenate(physics)
+        bearing = np.degrees(np.arctan2(vec[:, 1], vec[:, 0])) % 360.0
+        ev_idx = idx[data.is_event[idx]]
+        report["baselines"]["direction_finder"] = {"azimuth_given_event": direction_metrics(
+            bearing, data.bearing[ev_idx], [data.rows[i]["group_event"] for i in ev_idx], 200)}
     if control_idx:
         cidx = np.concatenate(control_idx)
-        report["baselines"]["shuffled_labels"] = _report_for(
-            data, cidx, {t: np.concatenate(pooled[f"shuffled_labels:{t}"]) for t in TASKS}, 200)
-        report["baselines"]["shuffled_labels"]["folds"] = len(control_idx)
+        crow = [data.rows[i] for i in cidx]
+        report["controls"]["shuffled_labels"] = {
+            "folds": len(control_idx),
+            **score(crow, data.magnitude[cidx], data.azimuth[cidx], ServedOutputs.concat(control_out), 200),
+        }
     return report
 
 
 def summary(report: dict[str, Any]) -> dict[str, Any]:
     """The compact form stored in a model's manifest."""
-    def pick(rep):
-        return {t: {k: rep[t][k] for k in ("accuracy", "balanced_accuracy", "macro_f1", "mcc")} for t in TASKS}
-
+    m = report["model"]
     out = {
         "scheme": report["scheme"], "folds_run": report["folds_run"], "folds_total": report["folds_total"],
-        "test_windows": report["test_windows"], "model": pick(report["model"]),
-        "ci95_balanced_accuracy": {t: report["model"][t]["ci95"]["balanced_accuracy"] for t in TASKS},
-        "azimuth_angular": report["model"]["azimuth"]["angular"],
-        "baselines": {name: pick(rep) for name, rep in report["baselines"].items()},
+        "test_windows": report["test_windows"], "train_config": report["train_config"],
+        "detection_auc": m["detection"]["auc"],
+        "alarm": {k: m["detection"].get(k) for k in ("alarm_detection_rate", "alarm_false_alarm_rate",
+                                                     "alarm_expected_false_alarm_rate")},
+        "magnitude_given_event": {k: m["magnitude_given_event"][k] for k in ("accuracy", "balanced_accuracy")},
+        "azimuth_given_event": {k: m["azimuth_given_event"].get(k) for k in
+                                ("sector_accuracy", "median_angular_error_deg", "hit_rate_45deg")},
+        "labels": {t: {k: m[t][k] for k in ("accuracy", "balanced_accuracy", "macro_f1", "mcc")} for t in TASKS},
+        "ece_after_calibration": {t: m["calibration"][t]["after"]["ece"] for t in m["calibration"]},
     }
     return out
 

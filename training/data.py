@@ -1,6 +1,6 @@
 """Samples in memory, targets, and augmentations that respect what a spectrogram means.
 
-Images are (3, F, T): frequency on rows (low at the bottom), time on columns, absolute dB scale.
+Images are (C, F, T): frequency on rows (low at the bottom), time on columns, absolute dB scale.
 Physically sensible augmentations: a circular time shift (the window could have started earlier),
 time and frequency masking (gaps, narrow-band interference), and gain jitter (a sensor gain error
 shifts every bin by the same number of dB). The reference study's flips, rotations and colour jitter
@@ -18,32 +18,50 @@ import torch
 from PIL import Image
 
 from model_store import InputSpec
-from model_store.spectrogram import normalize
+from model_store.spectrogram import normalize, png_planes, read_png
 
 PHYSICAL_AUGMENTATIONS = ("time_shift", "time_mask", "freq_mask", "gain")
 SEED_STUDY_AUGMENTATIONS = ("hflip", "rotate", "color_jitter", "translate", "random_erasing")
+POWER_CHANNELS = 3  # the dB channels (H, D, Z power); cross-spectral coherency is gain-free
 
 
 @dataclass
 class SampleSet:
-    """Decoded images (uint8, N x 3 x H x W) with their targets and metadata rows."""
+    """Decoded images (uint8, N x C x H x W) with their targets and metadata rows.
+
+    ``magnitude`` and ``azimuth`` are indices of the served classes (Normal last); ``bearing`` is the
+    station-to-epicentre bearing in degrees for event windows and NaN for Normal ones.
+    """
 
     images: np.ndarray
     magnitude: np.ndarray
     azimuth: np.ndarray
     rows: list[dict[str, str]]
+    bearing: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        if self.bearing is None:
+            self.bearing = np.array([float(r["bearing_deg"]) if r.get("bearing_deg") else np.nan for r in self.rows])
 
     def __len__(self) -> int:
         return len(self.rows)
 
+    @property
+    def is_event(self) -> np.ndarray:
+        return np.array([r["kind"] == "event" for r in self.rows], dtype=bool)
+
     def subset(self, index: Sequence[int]) -> SampleSet:
         idx = np.asarray(index, dtype=int)
-        return SampleSet(self.images[idx], self.magnitude[idx], self.azimuth[idx], [self.rows[i] for i in idx])
+        return SampleSet(self.images[idx], self.magnitude[idx], self.azimuth[idx], [self.rows[i] for i in idx],
+                         self.bearing[idx])
 
 
-def load_samples(dataset_dir: str | Path, rows: list[dict[str, str]], tasks: dict[str, tuple[str, ...]]) -> SampleSet:
-    base = Path(dataset_dir)
-    images = np.stack([np.moveaxis(np.asarray(Image.open(base / r["png"]).convert("RGB")), -1, 0) for r in rows])
+def load_samples(dataset_dir: str | Path, rows: list[dict[str, str]], tasks: dict[str, tuple[str, ...]],
+                 spec: InputSpec, representation: str) -> SampleSet:
+    """Read every row's PNG of one representation (``spectrograms/<representation>/``) with the spec's layout."""
+    base = Path(dataset_dir) / "spectrograms" / representation
+    images = np.stack([png_planes(read_png((base / r["png"]).read_bytes()), spec) for r in rows]) if rows else \
+        np.zeros((0, spec.in_chans, *spec.image_size), dtype=np.uint8)
     mag = np.array([tasks["magnitude"].index(r["magnitude_class"]) for r in rows], dtype=np.int64)
     az = np.array([tasks["azimuth"].index(r["azimuth_class"]) for r in rows], dtype=np.int64)
     return SampleSet(images, mag, az, rows)
@@ -73,7 +91,7 @@ class Augmenter:
         self.rng = rng
 
     def __call__(self, img: np.ndarray) -> np.ndarray:
-        """One image in [0, 1], (3, H, W) float32 -> augmented copy."""
+        """One image in [0, 1], (C, H, W) float32 -> augmented copy."""
         x = img.copy()
         r = self.rng
         _, h, w = x.shape
@@ -89,8 +107,8 @@ class Augmenter:
                 f0 = int(r.integers(0, h - height))
                 x[:, f0 : f0 + height, :] = x.mean(axis=1, keepdims=True)
             elif name == "gain":
-                db = r.normal(0, 2.0)  # sensor gain error of a few dB, same for all bins
-                x = x + db / (self.spec.db_max - self.spec.db_min)
+                db = r.normal(0, 2.0)  # sensor gain error of a few dB, same for all bins of the power panel
+                x[:POWER_CHANNELS] = x[:POWER_CHANNELS] + db / (self.spec.db_max - self.spec.db_min)
             elif name == "hflip" and r.uniform() < 0.5:
                 x = x[:, :, ::-1]
             elif name == "rotate":

@@ -22,9 +22,11 @@ import torch.nn.functional as F
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
-from model_store import InputSpec, PrecursorNet, create_model
+from model_store import Calibration, InputSpec, PrecursorNet, create_model
 from model_store.config import DictConfig
+from model_store.direction import physics_config
 from model_store.labels import TASKS
+from model_store.outputs import decide, served_log_probs
 
 from .data import PHYSICAL_AUGMENTATIONS, Augmenter, SampleSet, inverse_frequency_weights, to_batch
 from .distributed import DistInfo
@@ -59,9 +61,15 @@ class TrainConfig(DictConfig):
     seed: int = 0
     bf16: bool = False
     threads: int = 0  # torch intra-op threads; 0 = leave torch's default
-    max_minutes: float = 0.0  # stop after this much wall time (0 = no limit); the best epoch so far is kept
+    representation: str = "power"  # which of the dataset's spectrogram sets to train on
+    azimuth_head: str = "sectors"  # sectors | bearing (von Mises on the cross-spectral direction finder)
+    cam_stage: int = -1  # backbone stage Grad-CAM explains (-1: last; earlier stages give finer maps)
 
-
+    def __post_init__(self) -> None:
+        if self.class_weights not in ("inverse_frequency", "none"):
+            raise ValueError("class_weights must be inverse_frequency or none")
+        if self.epochs < 1 or self.batch_size < 1 or self.patience < 1:
+            raise ValueError("epochs, batch_size and patience must be positive")
 
 
 @dataclass
@@ -71,6 +79,30 @@ class TrainResult:
     best_epoch: int = -1
     best_val: dict[str, Any] = field(default_factory=dict)
     stopped: str = ""
+
+
+@dataclass(frozen=True)
+class LossWeights:
+    """Class balance for each head, computed on the training side."""
+
+    detection_pos: torch.Tensor | None
+    magnitude: torch.Tensor | None
+    azimuth: torch.Tensor | None
+
+    @classmethod
+    def from_data(cls, data: SampleSet, cfg: TrainConfig, model: PrecursorNet) -> LossWeights:
+        if cfg.class_weights == "none":
+            return cls(None, None, None)
+        events = data.is_event
+        n_event, n_normal = int(events.sum()), int((~events).sum())
+        pos = torch.tensor(n_normal / n_event if n_event and n_normal else 1.0)
+        k = model.config.event_classes
+        return cls(pos, inverse_frequency_weights(data.magnitude[events], k["magnitude"]),
+                   inverse_frequency_weights(data.azimuth[events], k["azimuth"]))
+
+    def to(self, device: torch.device) -> LossWeights:
+        move = lambda t: None if t is None else t.to(device)  # noqa: E731
+        return LossWeights(move(self.detection_pos), move(self.magnitude), move(self.azimuth))
 
 
 # ---------------------------------------------------------------------------- helpers
@@ -87,39 +119,69 @@ def lr_factor(step: int, warmup_steps: int, total_steps: int) -> float:
     return 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
 
 
-def build_model(cfg: TrainConfig, in_chans: int) -> PrecursorNet:
-    return create_model(cfg.backbone, in_chans=in_chans, tasks=TASKS, head_hidden=cfg.head_hidden,
-                        dropout=cfg.dropout, drop_path_rate=cfg.drop_path_rate)
+def build_model(cfg: TrainConfig, spec: InputSpec) -> PrecursorNet:
+    if cfg.azimuth_head == "bearing" and spec.representation != "cross_spectral":
+        raise ValueError("the bearing head needs a cross_spectral representation")
+    return create_model(cfg.backbone, in_chans=spec.in_chans, tasks=TASKS, head_hidden=cfg.head_hidden,
+                        dropout=cfg.dropout, drop_path_rate=cfg.drop_path_rate, azimuth_head=cfg.azimuth_head,
+                        physics=physics_config(spec) if cfg.azimuth_head == "bearing" else None,
+                        cam_stage=cfg.cam_stage)
 
 
-def multitask_loss(logits: dict[str, torch.Tensor], mag: torch.Tensor, az: torch.Tensor,
-                   weights: dict[str, torch.Tensor | None], azimuth_weight: float) -> torch.Tensor:
-    return (F.cross_entropy(logits["magnitude"].float(), mag, weight=weights["magnitude"])
-            + azimuth_weight * F.cross_entropy(logits["azimuth"].float(), az, weight=weights["azimuth"]))
+def multitask_loss(out: dict[str, torch.Tensor], event: torch.Tensor, mag: torch.Tensor, az: torch.Tensor,
+                   bearing: torch.Tensor, weights: LossWeights, azimuth_weight: float, azimuth_head: str) -> torch.Tensor:
+    """Detection on every window; magnitude and azimuth on the event windows only (given an event)."""
+    loss = F.binary_cross_entropy_with_logits(out["detection"][:, 0].float(), event.float(),
+                                              pos_weight=weights.detection_pos)
+    if event.any():
+        loss = loss + F.cross_entropy(out["magnitude"][event].float(), mag[event], weight=weights.magnitude)
+        if azimuth_head == "sectors":  # the bearing head has nothing to learn: its confidence is calibrated
+            loss = loss + azimuth_weight * F.cross_entropy(out["azimuth"][event].float(), az[event],
+                                                           weight=weights.azimuth)
+    return loss
+
+
+def _targets(data: SampleSet, idx: np.ndarray, device: torch.device) -> tuple[torch.Tensor, ...]:
+    event = torch.from_numpy(data.is_event[idx])
+    bearing = torch.from_numpy(np.nan_to_num(data.bearing[idx]).astype(np.float32))
+    return tuple(t.to(device) for t in (event, torch.from_numpy(data.magnitude[idx]),
+                                        torch.from_numpy(data.azimuth[idx]), bearing))
 
 
 @torch.no_grad()
-def predict_probabilities(model: torch.nn.Module, images: np.ndarray, spec: InputSpec, batch_size: int = 64,
-                          bf16: bool = False) -> dict[str, np.ndarray]:
+def predict_raw(model: torch.nn.Module, images: np.ndarray, spec: InputSpec, batch_size: int = 64,
+                bf16: bool = False) -> dict[str, np.ndarray]:
+    """Raw head outputs (and, for the bearing head, the direction finder's vector) for uint8 images."""
     model.eval()
-    out: dict[str, list[np.ndarray]] = {t: [] for t in TASKS}
+    out: dict[str, list[np.ndarray]] = {}
+    if len(images) == 0:  # the keys and shapes of a real batch, with no rows
+        return {k: v[:0] for k, v in predict_raw(model, np.zeros((1, *images.shape[1:]), np.uint8), spec).items()}
     for i in range(0, len(images), batch_size):
         x = to_batch(images[i : i + batch_size], spec)
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-            logits = model(x)
-        for t in TASKS:
-            out[t].append(torch.softmax(logits[t].float(), dim=1).numpy())
-    return {t: np.concatenate(v) if v else np.zeros((0, len(TASKS[t]))) for t, v in out.items()}
+            raw = model(x)
+        if getattr(model, "direction_finder", None) is not None:
+            raw = {**raw, "physics": model.physics(x)[0]}
+        for k, v in raw.items():
+            out.setdefault(k, []).append(v.float().numpy())
+    return {k: np.concatenate(v) for k, v in out.items()}
 
 
-def _evaluate(model: torch.nn.Module, data: SampleSet, spec: InputSpec, weights, cfg: TrainConfig) -> dict[str, Any]:
-    probs = predict_probabilities(model, data.images, spec, bf16=cfg.bf16)
-    mag_p = torch.from_numpy(probs["magnitude"]).clamp_min(1e-12).log()
-    az_p = torch.from_numpy(probs["azimuth"]).clamp_min(1e-12).log()
-    loss = float(F.nll_loss(mag_p, torch.from_numpy(data.magnitude), weight=weights["magnitude"])
-                 + cfg.azimuth_loss_weight * F.nll_loss(az_p, torch.from_numpy(data.azimuth), weight=weights["azimuth"]))
-    mag = classification_metrics(data.magnitude, probs["magnitude"].argmax(1), TASKS["magnitude"])
-    az = classification_metrics(data.azimuth, probs["azimuth"].argmax(1), TASKS["azimuth"])
+def served_probabilities(raw: dict[str, np.ndarray], calibration: Calibration, azimuth_head: str) -> dict[str, np.ndarray]:
+    logp = served_log_probs({k: torch.from_numpy(v) for k, v in raw.items() if k != "physics"}, calibration,
+                            azimuth_head)
+    return {t: v.exp().numpy() for t, v in logp.items()}
+
+
+def _evaluate(model: PrecursorNet, data: SampleSet, spec: InputSpec, weights: LossWeights, cfg: TrainConfig) -> dict[str, Any]:
+    raw = predict_raw(model, data.images, spec, bf16=cfg.bf16)
+    idx = np.arange(len(data))
+    loss = float(multitask_loss({k: torch.from_numpy(v) for k, v in raw.items()}, *_targets(data, idx, torch.device("cpu")),
+                                weights, cfg.azimuth_loss_weight, cfg.azimuth_head))
+    probs = served_probabilities(raw, Calibration(), cfg.azimuth_head)
+    decisions = decide(probs, Calibration())
+    mag = classification_metrics(data.magnitude, decisions.labels["magnitude"], TASKS["magnitude"])
+    az = classification_metrics(data.azimuth, decisions.labels["azimuth"], TASKS["azimuth"])
     return {"loss": loss, "magnitude_balanced_accuracy": mag["balanced_accuracy"],
             "azimuth_balanced_accuracy": az["balanced_accuracy"], "magnitude_accuracy": mag["accuracy"]}
 
@@ -145,15 +207,12 @@ def train(cfg: TrainConfig, train_set: SampleSet, val_set: SampleSet, spec: Inpu
         torch.set_num_threads(cfg.threads)
     seed_everything(cfg.seed)
     rng = np.random.default_rng([cfg.seed, dist.rank])
-    model = build_model(cfg, spec.in_chans).to(dist.device)
+    model = build_model(cfg, spec).to(dist.device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     steps_per_epoch = max(1, len(train_set) // (cfg.batch_size * dist.world_size))
     warmup, total = cfg.warmup_epochs * steps_per_epoch, cfg.epochs * steps_per_epoch
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, warmup, total))
-    weights = {
-        task: inverse_frequency_weights(targets, len(TASKS[task])) if cfg.class_weights == "inverse_frequency" else None
-        for task, targets in (("magnitude", train_set.magnitude), ("azimuth", train_set.azimuth))
-    }
+    weights = LossWeights.from_data(train_set, cfg, model)
     augmenter = Augmenter(cfg.augmentations, spec, rng) if cfg.augmentations else None
     result = TrainResult(model=model)
     best_loss, best_state, bad_epochs, start_epoch = math.inf, None, 0, 0
@@ -171,7 +230,6 @@ def train(cfg: TrainConfig, train_set: SampleSet, val_set: SampleSet, spec: Inpu
     if dist.enabled:
         model = DistributedDataParallel(model)
 
-    started = time.monotonic()
     for epoch in range(start_epoch, cfg.epochs):
         # ---- train: each rank takes an equal shard of one shared permutation
         model.train()
@@ -182,12 +240,10 @@ def train(cfg: TrainConfig, train_set: SampleSet, val_set: SampleSet, spec: Inpu
         for i in tqdm(batches, desc=f"epoch {epoch + 1}/{cfg.epochs}", leave=False, disable=not (progress and dist.is_main)):
             idx = np.sort(perm[i : i + cfg.batch_size])
             x = to_batch(train_set.images[idx], spec, augmenter).to(dist.device)
-            mag = torch.from_numpy(train_set.magnitude[idx]).to(dist.device)
-            az = torch.from_numpy(train_set.azimuth[idx]).to(dist.device)
             with torch.autocast(dist.device.type, dtype=torch.bfloat16, enabled=cfg.bf16):
-                logits = model(x)
-            w = {k: None if v is None else v.to(dist.device) for k, v in weights.items()}
-            loss = multitask_loss(logits, mag, az, w, cfg.azimuth_loss_weight)
+                outputs = model(x)
+            loss = multitask_loss(outputs, *_targets(train_set, idx, dist.device), weights.to(dist.device),
+                                  cfg.azimuth_loss_weight, cfg.azimuth_head)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
@@ -207,7 +263,7 @@ def train(cfg: TrainConfig, train_set: SampleSet, val_set: SampleSet, spec: Inpu
                         epoch + 1, cfg.epochs, record["train_loss"], val["loss"], record["val_magnitude_bal_acc"],
                         record["val_azimuth_bal_acc"], record["seconds"])
 
-        # ---- select on validation loss only; stop early on patience or the time budget
+        # ---- select on validation loss only; stop early on patience
         if val["loss"] < best_loss:
             best_loss, bad_epochs, result.best_epoch, result.best_val = val["loss"], 0, epoch + 1, val
             best_state = copy.deepcopy(_unwrap(model).state_dict())
@@ -224,9 +280,6 @@ def train(cfg: TrainConfig, train_set: SampleSet, val_set: SampleSet, spec: Inpu
             })
         if bad_epochs >= cfg.patience:
             result.stopped = f"early stop: no validation improvement for {cfg.patience} epochs"
-            break
-        if cfg.max_minutes and (time.monotonic() - started) / 60 > cfg.max_minutes:
-            result.stopped = f"time budget of {cfg.max_minutes:g} min reached"
             break
     else:
         result.stopped = "all epochs run"

@@ -10,9 +10,14 @@ from training.__main__ import main as cli
 from training.dataset import SAMPLE_COLUMNS, BuildConfig, build_real, build_sim
 
 TINY = {
-    "simulator": {"seed": 3, "days": 4, "stations": ["LUT", "TRT", "ALR", "SKB", "AMB"], "events_per_day": 40, "b_value": 0.6},
-    "labels": {"exclusion_min_magnitude": 5.5, "exclusion_before_hours": 24},
-    "dataset": {"seed": 0, "max_per_class": 3, "normal_ratio": 1.0, "normal_selection": "matched"},
+    "simulator": {"seed": 3, "days": 6, "stations": ["LUT", "TRT", "ALR", "SKB", "AMB"], "events_per_day": 40, "b_value": 0.6},
+    # consistent with the simulator's defaults: detection range (4.5, 40 km/M), leads up to 4 days
+    "labels": {"m0": 4.5, "km_per_magnitude": 40.0, "exclusion_min_magnitude": 4.5, "exclusion_before_hours": 96},
+    "dataset": {"seed": 0, "max_per_class": 3, "normal_ratio": 1.0, "normal_selection": "matched",
+                "calibration_normals": 3},
+    "input_specs": {"power": {"image_height": 32, "image_width": 32},
+                    "cross": {"representation": "cross_spectral", "nperseg": 512, "noverlap": 256, "fmax_hz": 0.125,
+                              "image_height": 32, "image_width": 32}},
 }
 
 
@@ -36,17 +41,66 @@ def test_builder_writes_pngs_and_metadata(tiny_dataset):
     events = [r for r in rows if r["kind"] == "event"]
     assert all(r["group_event"] == r["event_id"] and r["azimuth_class"] != "Normal" for r in events)
     assert sum(r["kind"] == "normal" for r in rows) == len(events)  # normal_ratio 1
-    for r in rows[:5]:
-        assert Image.open(out / r["png"]).size == (224, 224)
+    for r in rows[:5]:  # every window in both representations, with the layout each spec describes
+        assert Image.open(out / "spectrograms" / "power" / r["png"]).size == (32, 32)
+        assert Image.open(out / "spectrograms" / "cross" / r["png"]).size == (64, 32)
     assert (out / "world" / "ground_truth.json").is_file() and (out / "world" / "catalog.csv").is_file()
+    # simulated ground truth: the received emission of the labelled event, and of any other
+    assert all(float(r["event_emission_nt"]) >= 0 and float(r["emission_nt"]) >= float(r["event_emission_nt"])
+               for r in events)
+    assert all(r["event_emission_nt"] == "" for r in rows if r["kind"] == "normal")
+
+
+def test_calibration_normals_come_from_station_days_no_sample_touches(tiny_dataset):
+    from training.dataset import read_calibration_normals, read_samples
+
+    out, info = tiny_dataset
+    held_out = read_calibration_normals(out)
+    assert 0 < len(held_out) <= 3 and info["summary"]["calibration_normals"] == len(held_out)
+    used = {(r["station"], r["window_start"][:10]) for r in read_samples(out)}
+    assert all(r["kind"] == "normal" and (r["station"], r["window_start"][:10]) not in used for r in held_out)
+
+
+def test_no_station_day_straddles_an_event_grouped_split(tiny_dataset):
+    from training.cv import make_folds
+    from training.dataset import read_samples
+
+    rows = read_samples(tiny_dataset[0])
+    for train_idx, test_idx in make_folds(rows, "loeo", 3):
+        test_days = {(rows[i]["station"], rows[i]["window_start"][:10]) for i in test_idx}
+        assert not any((rows[i]["station"], rows[i]["window_start"][:10]) in test_days for i in train_idx)
+
+
+def test_station_day_groups_merge_events_and_normals_sharing_a_day():
+    from training.dataset import merge_station_day_groups
+
+    rows = [
+        {"station": "A", "window_start": "2023-01-01T00:00:00Z", "group_event": "normal:A:20230101"},
+        {"station": "A", "window_start": "2023-01-01T18:00:00Z", "group_event": "e1"},
+        {"station": "B", "window_start": "2023-01-01T06:00:00Z", "group_event": "e1"},
+        {"station": "B", "window_start": "2023-01-01T12:00:00Z", "group_event": "e2"},
+        {"station": "C", "window_start": "2023-01-01T00:00:00Z", "group_event": "normal:C:20230101"},
+    ]
+    merge_station_day_groups(rows)
+    assert [r["group_event"] for r in rows] == ["e1+e2", "e1+e2", "e1+e2", "e1+e2", "normal:C:20230101"]
+
+
+def test_a_labelling_rule_that_contradicts_the_simulator_is_refused(tmp_path):
+    inconsistent = {**TINY, "labels": {"exclusion_min_magnitude": 5.5, "exclusion_before_hours": 24}}
+    with pytest.raises(ValueError, match="exclusion_min_magnitude 5.5 is above the smallest magnitude that can emit") as e:
+        build_sim(BuildConfig.from_dict(inconsistent), tmp_path, progress=False)
+    assert "longest emission lead (96 h)" in str(e.value)
+    wider = {**TINY, "labels": {**TINY["labels"], "m0": 4.0}}
+    with pytest.raises(ValueError, match="label radius .* differs from the detection range"):
+        build_sim(BuildConfig.from_dict(wider), tmp_path, progress=False)
 
 
 def test_rebuilding_with_the_same_seed_is_byte_identical(tiny_dataset, tmp_path):
     out, _ = tiny_dataset
     build_sim(BuildConfig.from_dict(TINY), tmp_path, progress=False)
     assert _digest(tmp_path / "metadata" / "samples.csv") == _digest(out / "metadata" / "samples.csv")
-    first = sorted((out / "spectrograms").iterdir())[0]
-    assert _digest(tmp_path / "spectrograms" / first.name) == _digest(first)
+    first = sorted((out / "spectrograms" / "cross").iterdir())[0]
+    assert _digest(tmp_path / "spectrograms" / "cross" / first.name) == _digest(first)
 
 
 def test_real_lut_day_is_labelled_with_reasons(data_dir, tmp_path):
@@ -62,7 +116,7 @@ def test_real_lut_day_is_labelled_with_reasons(data_dir, tmp_path):
     assert all(r["magnitude_class"] == "Normal" and "Dobrovolsky" in r["label_reason"] for r in rows)
     assert [r["kp_max"] for r in rows] == ["3.000", "2.667", "3.667", "4.000"]
     assert info["summary"]["magnitude_class"] == {"Normal": 4}
-    assert sorted(p.name for p in (tmp_path / "ds" / "spectrograms").iterdir()) == [r["sample_id"] + ".png" for r in rows]
+    assert sorted(p.name for p in (tmp_path / "ds" / "spectrograms" / "power").iterdir()) == [r["sample_id"] + ".png" for r in rows]
 
 
 def test_real_source_keeps_only_selected_spectrograms(data_dir, tmp_path):
@@ -72,7 +126,7 @@ def test_real_source_keeps_only_selected_spectrograms(data_dir, tmp_path):
     # 'matched' Normals need event windows to match; this day has none, so nothing is kept
     cfg = BuildConfig.from_dict({"dataset": {"normal_selection": "matched"}})
     build_real(cfg, raw, data_dir / "bmkg_catalog_2022-12-15_2023-01-26.csv", tmp_path / "ds", progress=False)
-    assert list((tmp_path / "ds" / "spectrograms").iterdir()) == []
+    assert list((tmp_path / "ds" / "spectrograms" / "power").iterdir()) == []
 
 
 def test_cli_reports_bad_input_without_a_traceback(tmp_path, caplog):

@@ -163,18 +163,24 @@ def test_cli_cv_writes_report_with_baselines_and_figures(tmp_path):
     build_sim(BuildConfig.from_dict(TINY_WORLD), data, progress=False)
     cfg = tmp_path / "t.yaml"
     cfg.write_text(
-        "train: {backbone: convnext_atto, head_hidden: 16, epochs: 1, batch_size: 4, warmup_epochs: 1}\n"
-        "cv: {scheme: loeo, folds: 2, shuffled_control_folds: 1, control_epochs: 1}\n"
+        "train: {backbone: convnext_atto, head_hidden: 16, epochs: 1, batch_size: 4, warmup_epochs: 1,\n"
+        "        representation: cross, azimuth_head: bearing}\n"
+        "cv: {scheme: loeo, folds: 2, shuffled_control_folds: 1}\n"
     )
     assert cli(["cv", "--config", str(cfg), "--data", str(data), "--out", str(tmp_path / "cv"), "--quiet"]) == 0
     report = json.loads((tmp_path / "cv" / "report.json").read_text())
     assert report["scheme"] == "loeo" and report["folds_run"] == 2
-    assert set(report["baselines"]) == {"majority", "station_prior", "shuffled_labels"}
+    assert set(report["baselines"]) == {"majority", "station_prior", "event_station_prior", "direction_finder"}
+    assert set(report["controls"]) == {"shuffled_labels"}
     assert report["test_windows"] == report["samples"]  # every window tested once
+    model = report["model"]
     for task in ("magnitude", "azimuth"):
-        assert report["model"][task]["n"] == report["samples"]
-        assert "ci95" in report["model"][task]
+        assert model[task]["n"] == report["samples"] and "ci95" in model[task]
+    assert {"auc", "alarm_false_alarm_rate", "alarm_detection_rate"} <= set(model["detection"])
+    assert model["azimuth_given_event"]["n"] == model["event_windows"] > 0
+    assert {"before", "after"} <= set(model["calibration"]["azimuth"])
+    assert all("calibration" in f for f in report["folds"])  # each fold calibrated on its own validation side
     md = (tmp_path / "cv" / "report.md").read_text()
-    assert "| magnitude | shuffled_labels |" in md
-    for fig in ("confusion_magnitude.png", "confusion_azimuth.png", "learning_curves.png"):
+    assert "| control: shuffled_labels |" in md and "direction finder (not learnt)" in md
+    for fig in ("confusion_magnitude.png", "confusion_azimuth.png", "learning_curves.png", "reliability.png"):
         assert (tmp_path / "cv" / "figures" / fig).stat().st_size > 1000
