@@ -56,14 +56,16 @@ class Batcher:
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._worker(), name="batcher")
 
-    async def stop(self) -> None:
+    async def stop(self, shutdown_executor: bool = True) -> None:
+        """Stop collecting batches; shut the inference thread down too unless other batchers share it."""
         if self._task:
             self._task.cancel()
             try:
                 await self._task
             except asyncio.CancelledError:
                 pass
-        self._executor.shutdown(wait=True, cancel_futures=True)
+        if shutdown_executor:
+            self._executor.shutdown(wait=True, cancel_futures=True)
 
     async def submit(self, images: np.ndarray, explain: list[ExplainRequest | None]) -> list[Prediction]:
         """Predict each image of ``images`` (N, C, H, W), normalised model inputs."""

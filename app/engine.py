@@ -1,4 +1,9 @@
-"""Runs the loaded model on batches: probabilities per task and, on request, Grad-CAM maps."""
+"""Runs a loaded model on batches: served probabilities, decisions, bearing and, on request, Grad-CAM.
+
+Probabilities are composed and calibrated by :mod:`model_store.outputs` with the calibration stored in
+the model's manifest, and labels and alarm follow its one decision rule, so a response can never show a
+Normal label beside a precursor probability above one half, nor an alarm beside a Normal label.
+"""
 
 from __future__ import annotations
 
@@ -9,20 +14,27 @@ import numpy as np
 import torch
 
 from model_store import LoadedModel
+from model_store.outputs import bearing_parameters, bearing_summary, decide, served_log_probs
 
 from .explain import grad_cam
 
 
 @dataclass(frozen=True)
 class ExplainRequest:
-    """Which class to explain per task; None means the predicted class."""
+    """Which class to explain per task; None means the served label."""
 
     targets: dict[str, int | None] = field(default_factory=dict)
 
 
 @dataclass
 class Prediction:
-    probabilities: dict[str, np.ndarray]
+    probabilities: dict[str, np.ndarray]  # served (calibrated) probabilities per task, Normal last
+    labels: dict[str, int]  # served label per task (Normal when P(event) < 0.5)
+    precursor_probability: float  # P(event)
+    alarm: bool  # P(event) >= the model's alarm threshold
+    bearing_deg: float | None = None  # bearing head: most probable bearing given an event ...
+    bearing_uncertainty_deg: float | None = None  # ... and its circular standard deviation
+    direction_vector: np.ndarray | None = None  # bearing head: the direction finder's (north, east) vector
     cams: dict[str, tuple[int, np.ndarray]] | None = None  # task -> (explained class index, raw map)
 
 
@@ -41,45 +53,61 @@ class InferenceEngine:
         self.model = loaded.model.eval()
         for p in self.model.parameters():
             p.requires_grad_(False)
-        self.tasks = list(loaded.manifest.labels)
+        self.calibration = loaded.manifest.calibration
+        self.azimuth_head = self.model.config.azimuth_head
 
     def run(self, inputs: np.ndarray, explain: list[ExplainRequest | None]) -> BatchResult:
         x = torch.from_numpy(np.ascontiguousarray(inputs, dtype=np.float32))
-        t0 = time.perf_counter()
-        with torch.no_grad():
-            features = self.model.forward_features(x)
         wanted = [i for i, e in enumerate(explain) if e is not None]
+        t0 = time.perf_counter()
         if not wanted:
             with torch.no_grad():
-                logits = self.model.forward_heads(features)
-            probs = {t: torch.softmax(v, dim=1).numpy() for t, v in logits.items()}
-            t1 = time.perf_counter()
-            return BatchResult([self._prediction(probs, i) for i in range(len(x))], t1 - t0, 0.0)
+                raw = self.model(x)
+                logp = served_log_probs(raw, self.calibration, self.azimuth_head)
+            preds = self._predictions(raw, logp, x)
+            return BatchResult(preds, time.perf_counter() - t0, 0.0)
 
+        with torch.no_grad():
+            features = self.model.cam_features(x)
         features = features.detach().requires_grad_(True)
         with torch.enable_grad():
-            logits = self.model.forward_heads(features)
-            probs = {t: torch.softmax(v.detach(), dim=1).numpy() for t, v in logits.items()}
+            raw = self.model.heads_from_cam_features(features, x)
+            logp = served_log_probs(raw, self.calibration, self.azimuth_head)
+            preds = self._predictions({k: v.detach() for k, v in raw.items()},
+                                      {k: v.detach() for k, v in logp.items()}, x)
             t1 = time.perf_counter()
             rows = torch.tensor(wanted)
             cams: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-            for task, task_logits in logits.items():
-                targets = torch.tensor(
-                    [
-                        explain[i].targets.get(task) if explain[i].targets.get(task) is not None
-                        else int(task_logits[i].argmax())
-                        for i in wanted
-                    ]
-                )
-                scores = task_logits[rows].gather(1, targets[:, None])
+            for task, task_logp in logp.items():
+                targets = torch.tensor([
+                    explain[i].targets.get(task) if explain[i].targets.get(task) is not None else preds[i].labels[task]
+                    for i in wanted
+                ])
+                scores = task_logp[rows].gather(1, targets[:, None])  # log P(class): the served score
                 maps = grad_cam(features, scores)[rows].numpy()
                 cams[task] = (targets.numpy(), maps)
         t2 = time.perf_counter()
-        preds = [self._prediction(probs, i) for i in range(len(x))]
         for k, i in enumerate(wanted):
             preds[i].cams = {task: (int(cams[task][0][k]), cams[task][1][k]) for task in cams}
         return BatchResult(preds, t1 - t0, t2 - t1)
 
-    @staticmethod
-    def _prediction(probs: dict[str, np.ndarray], i: int) -> Prediction:
-        return Prediction({t: p[i] for t, p in probs.items()})
+    def _predictions(self, raw: dict[str, torch.Tensor], logp: dict[str, torch.Tensor], x: torch.Tensor) -> list[Prediction]:
+        probs = {t: v.exp().numpy().astype(np.float64) for t, v in logp.items()}
+        decisions = decide(probs, self.calibration)
+        bearing = spread = vector = None
+        if self.azimuth_head == "bearing":
+            bearing, spread = bearing_summary(*bearing_parameters(raw, self.calibration))
+            with torch.no_grad():
+                vector = self.model.physics(x)[0].numpy()
+        out = []
+        for i in range(len(x)):
+            out.append(Prediction(
+                probabilities={t: p[i] for t, p in probs.items()},
+                labels={t: int(v[i]) for t, v in decisions.labels.items()},
+                precursor_probability=float(decisions.precursor_probability[i]),
+                alarm=bool(decisions.alarm[i]),
+                bearing_deg=None if bearing is None else float(bearing[i]),
+                bearing_uncertainty_deg=None if spread is None else float(spread[i]),
+                direction_vector=None if vector is None else vector[i],
+            ))
+        return out

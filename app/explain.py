@@ -14,6 +14,8 @@ import numpy as np
 import torch
 from PIL import Image
 
+from model_store.direction import PhysicsConfig
+
 # Anchor colours of a perceptually ordered dark-to-bright map (black, purple, red, orange, yellow).
 _CMAP_ANCHORS = np.array(
     [[0, 0, 4], [87, 16, 110], [188, 55, 84], [249, 142, 9], [252, 255, 164]], dtype=np.float32
@@ -48,14 +50,31 @@ def colormap(values: np.ndarray) -> np.ndarray:
 
 
 def overlay_png(image: np.ndarray, cam: np.ndarray) -> bytes:
-    """Heat map ``cam`` (h, w) over ``image`` (3, H, W in [0, 1]) as PNG bytes."""
+    """Heat map ``cam`` (h, w) over the power panel of ``image`` (C, H, W in [0, 1]) as PNG bytes."""
     height, width = image.shape[1:]
     heat = colormap(upsample(cam, (height, width)))
-    base = np.moveaxis(image, 0, -1)
+    base = np.moveaxis(image[:3], 0, -1)
     blended = (1 - OVERLAY_ALPHA) * base + OVERLAY_ALPHA * heat
     buf = io.BytesIO()
     Image.fromarray(np.rint(blended * 255).astype(np.uint8), mode="RGB").save(buf, format="PNG")
     return buf.getvalue()
+
+
+def direction_evidence(image: np.ndarray, physics: PhysicsConfig, bearing_deg: float) -> np.ndarray:
+    """Where the direction finder's bearing comes from: each cell's cross spectrum projected on the
+    served bearing (positive = supports it), zero outside the direction band; (H, W), not normalised.
+
+    ``image`` is the cross_spectral input in [0, 1] (H, D, Z power, then ZH, ZD, HD coherency).
+    """
+    span = physics.db_max - physics.db_min
+    power = 10.0 ** ((physics.db_min + image[:3].astype(np.float64) * span) / 10.0)
+    weight = np.sqrt(power[2] * (power[0] + power[1]))
+    c, s = 2.0 * image[3] - 1.0, 2.0 * image[4] - 1.0
+    theta = np.radians(bearing_deg)
+    evidence = np.zeros(image.shape[1:])
+    r0, r1 = physics.band_rows
+    evidence[r0:r1] = np.maximum(weight[r0:r1] * (c[r0:r1] * np.cos(theta) + s[r0:r1] * np.sin(theta)), 0.0)
+    return evidence
 
 
 def b64(data: bytes) -> str:

@@ -4,23 +4,22 @@ from __future__ import annotations
 
 import numpy as np
 
-from model_store import NORMAL, Manifest
+from model_store import Manifest
 
 from .engine import ExplainRequest, Prediction
 from .errors import ServiceError
-from .explain import b64, overlay_png
+from .explain import b64, direction_evidence, overlay_png
 from .schemas import RESEARCH_NOTICE, Explanation, ModelRef, TaskOutput
 
-PRECURSOR_TASK = "magnitude"
 
-
-def model_ref(manifest: Manifest) -> ModelRef:
+def model_ref(manifest: Manifest, selected_by: str | None = None) -> ModelRef:
     notice = RESEARCH_NOTICE
     if manifest.trained_on == "simulated":
         notice = "Trained on simulated data only. " + notice
     elif manifest.trained_on == "untrained":
         notice = "Untrained weights: outputs are meaningless. " + notice
-    return ModelRef(name=manifest.name, version=manifest.version, trained_on=manifest.trained_on, notice=notice)
+    return ModelRef(name=manifest.name, version=manifest.version, trained_on=manifest.trained_on,
+                    representation=manifest.input_spec.representation, notice=notice, selected_by=selected_by)
 
 
 def task_outputs(pred: Prediction, labels: dict[str, tuple[str, ...]]) -> dict[str, TaskOutput]:
@@ -28,19 +27,18 @@ def task_outputs(pred: Prediction, labels: dict[str, tuple[str, ...]]) -> dict[s
     for task, probs in pred.probabilities.items():
         names = labels[task]
         out[task] = TaskOutput(
-            label=names[int(np.argmax(probs))],
+            label=names[pred.labels[task]],
             probabilities={name: float(p) for name, p in zip(names, probs)},
         )
+    if pred.bearing_deg is not None and "azimuth" in out:
+        out["azimuth"].bearing_deg = round(pred.bearing_deg, 2)
+        out["azimuth"].bearing_uncertainty_deg = round(float(pred.bearing_uncertainty_deg or 0.0), 2)
     return out
 
 
-def precursor_probability(pred: Prediction, labels: dict[str, tuple[str, ...]]) -> float:
-    names = labels[PRECURSOR_TASK]
-    return float(1.0 - pred.probabilities[PRECURSOR_TASK][names.index(NORMAL)])
-
-
-def explanations(pred: Prediction, labels: dict[str, tuple[str, ...]], image: np.ndarray) -> dict[str, Explanation]:
+def explanations(pred: Prediction, manifest: Manifest, image: np.ndarray) -> dict[str, Explanation]:
     assert pred.cams is not None
+    labels = manifest.labels
     out = {}
     for task, (target, cam) in pred.cams.items():
         out[task] = Explanation(
@@ -49,6 +47,10 @@ def explanations(pred: Prediction, labels: dict[str, tuple[str, ...]], image: np
             map=np.round(cam.astype(np.float64), 6).tolist(),
             overlay_png_base64=b64(overlay_png(image, cam)),
         )
+    physics = manifest.architecture.physics
+    if physics is not None and pred.bearing_deg is not None and "azimuth" in out:
+        evidence = direction_evidence(image, physics, pred.bearing_deg)
+        out["azimuth"].direction_evidence_png_base64 = b64(overlay_png(image, evidence))
     return out
 
 

@@ -16,19 +16,30 @@ class ModelRef(BaseModel):
     name: str
     version: str
     trained_on: str = Field(description="simulated, real, mixed or untrained")
+    representation: str = Field(description="input: power (H, D, Z power) or cross_spectral (power + cross-spectra)")
     notice: str
+    selected_by: str | None = Field(None, description="/predict: why this model answered (the model field, the "
+                                                      "input description the PNG carries, its layout or aspect ratio)")
 
 
 class TaskOutput(BaseModel):
-    label: str
-    probabilities: dict[str, float]
+    label: str = Field(description="Normal when precursor_probability < 0.5, else the most probable event class")
+    probabilities: dict[str, float] = Field(description="calibrated; P(class) = P(event) P(class | event), "
+                                                        "P(Normal) = 1 - P(event)")
+    bearing_deg: float | None = Field(None, description="azimuth of a direction-aware model: most probable bearing "
+                                                        "(degrees clockwise from north) given an event")
+    bearing_uncertainty_deg: float | None = Field(None, description="its circular standard deviation (degrees)")
 
 
 class Explanation(BaseModel):
-    target_class: str = Field(description="class whose score was explained")
-    map_shape: list[int] = Field(description="shape of the raw Grad-CAM map (last-stage feature grid)")
+    target_class: str = Field(description="class whose score (log probability) was explained")
+    map_shape: list[int] = Field(description="shape of the raw Grad-CAM map (the explained stage's feature grid)")
     map: list[list[float]] = Field(description="raw Grad-CAM values, ReLU'd, not normalised")
-    overlay_png_base64: str = Field(description="heat map upsampled to the input size over the spectrogram")
+    overlay_png_base64: str = Field(description="heat map upsampled to the input size over the power spectrogram")
+    direction_evidence_png_base64: str | None = Field(
+        None, description="azimuth of a direction-aware model: where the bearing comes from (each cell's cross "
+                          "spectrum projected on the bearing) over the power spectrogram; Grad-CAM cannot show it, "
+                          "as the direction finder is not learnt")
 
 
 class InputInfo(BaseModel):
@@ -43,7 +54,10 @@ class PredictResponse(BaseModel):
     model: ModelRef
     input: InputInfo
     outputs: dict[str, TaskOutput]
-    precursor_probability: float = Field(description="1 - P(Normal) of the magnitude head")
+    precursor_probability: float = Field(description="P(event window): 1 - P(Normal), calibrated")
+    alarm: bool = Field(description="precursor_probability >= alarm_threshold (implies a non-Normal label)")
+    alarm_threshold: float = Field(description="the model's operating point, chosen for a 5% false-alarm rate on "
+                                               "simulated Normal windows")
     explanation: dict[str, Explanation] | None = None
 
 
@@ -63,6 +77,7 @@ class WindowResult(BaseModel):
     skipped_reason: str | None = None
     outputs: dict[str, TaskOutput] | None = None
     precursor_probability: float | None = None
+    alarm: bool | None = None
     spectrogram_png_base64: str | None = None
     explanation: dict[str, Explanation] | None = None
 
@@ -73,6 +88,8 @@ class AnalyzeSummary(BaseModel):
     windows_skipped: int
     max_precursor_probability: float | None
     max_precursor_window: int | None
+    windows_in_alarm: int
+    alarm_threshold: float
     magnitude_labels: dict[str, int]
     azimuth_labels: dict[str, int]
 
@@ -103,6 +120,11 @@ class ModelSummary(BaseModel):
 
 
 class ModelDetail(ModelSummary):
+    default: bool = Field(description="answers /analyze and PNGs that several served models could read")
+    representation: str
+    input_layout: str = Field(description="the PNG /predict expects for this model")
+    what_each_head_can_know: dict[str, str] = Field(description="plain words, from the model's own evaluation")
+    calibration: dict[str, Any] = Field(description="temperatures per head and the alarm operating point")
     labels: dict[str, list[str]]
     input_spec: dict[str, Any]
     architecture: dict[str, Any]
@@ -116,4 +138,5 @@ class ModelDetail(ModelSummary):
 class Health(BaseModel):
     status: str
     reason: str | None = None
-    model: str | None = None
+    model: str | None = Field(None, description="the default model, once ready")
+    models: list[str] | None = Field(None, description="every served model, once ready")

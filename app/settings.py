@@ -19,7 +19,10 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, env_file=None, extra="ignore")
 
     model_store: Path = Field(PACKAGED_STORE, description="Directory of stored models")
-    model: str | None = Field(None, description="Model reference name[:version]; empty = the store's default")
+    model: str | None = Field(None, description="Default model name[:version]; empty = the store's DEFAULT")
+    models: list[str] | None = Field(
+        None, description="Further models to serve (JSON list of name[:version]); unset = every model name in the store"
+    )
     max_upload_mb: float = Field(64.0, gt=0, description="Largest accepted request body, in MB")
     cors_origins: list[str] = Field(
         default_factory=list,
@@ -54,7 +57,7 @@ class Settings(BaseSettings):
     def _upper(cls, value: object) -> object:
         return value.upper() if isinstance(value, str) else value
 
-    @field_validator("api_key", "model", mode="before")
+    @field_validator("api_key", "model", "models", mode="before")
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value

@@ -1,4 +1,11 @@
-"""The served model's life: loading -> ready (loaded, verified, warmed up) or failed (with the reason)."""
+"""The served models' life: loading -> ready (loaded, verified, warmed up) or failed (with the reason).
+
+Several models can be served at once (by default every model name in the store, newest version): the
+default one answers ``/analyze`` and any PNG that several models could read, and ``/predict`` picks the
+model whose input layout a PNG fits (see :meth:`ModelState.for_png`). All of them run on one inference
+thread. The service is ready once the default model is; a further model that fails to load is reported
+(``/readyz``, ``/v2/models``) and not served.
+"""
 
 from __future__ import annotations
 
@@ -11,10 +18,11 @@ import numpy as np
 import torch
 
 from model_store import LoadedModel, ModelRegistry, ModelStoreError
+from model_store.spectrogram import PngImage, layout_fit
 
 from .batching import Batcher, inference_executor
 from .engine import BatchResult, ExplainRequest, InferenceEngine
-from .errors import public_message
+from .errors import ServiceError, public_message
 from .metrics import Metrics
 from .settings import Settings
 
@@ -22,11 +30,22 @@ logger = logging.getLogger(__name__)
 
 
 @dataclass
+class ServedModel:
+    loaded: LoadedModel
+    batcher: Batcher
+
+    @property
+    def ref(self) -> str:
+        return self.loaded.manifest.ref
+
+
+@dataclass
 class ModelState:
     status: str = "loading"  # loading | ready | failed
     reason: str = "model is loading"
-    loaded: LoadedModel | None = None
-    batcher: Batcher | None = None
+    models: dict[str, ServedModel] = field(default_factory=dict)  # by reference name:version
+    default_ref: str | None = None
+    failures: dict[str, str] = field(default_factory=dict)  # models that were asked for and did not load
     load_seconds: float | None = None
     _task: asyncio.Task | None = field(default=None, repr=False)
 
@@ -34,16 +53,74 @@ class ModelState:
     def ready(self) -> bool:
         return self.status == "ready"
 
+    @property
+    def default(self) -> ServedModel:
+        assert self.default_ref is not None
+        return self.models[self.default_ref]
 
-def _load_and_warm(settings: Settings) -> tuple[LoadedModel, InferenceEngine]:
+    @property
+    def loaded(self) -> LoadedModel | None:
+        """The default model (None until it is ready)."""
+        return self.default.loaded if self.default_ref in self.models else None
+
+    def get(self, ref: str) -> ServedModel:
+        """A served model by ``name`` or ``name:version``; 404 naming the served ones otherwise."""
+        name, _, version = ref.strip().partition(":")
+        matches = [m for m in self.models.values()
+                   if m.loaded.manifest.name == name and (not version or m.loaded.manifest.version == version)]
+        if not matches:
+            raise ServiceError(404, f"model {ref!r} is not served here; served: {', '.join(self.models)}")
+        return matches[0]
+
+    def for_png(self, png: PngImage) -> tuple[ServedModel, str]:
+        """The model a PNG is meant for, and why: the spec fingerprint it carries, else the model whose
+        layout it has exactly, else one whose aspect ratio it has (it will be resized); the default model
+        first among equals. A PNG that fits none is a 422 saying what each model expects."""
+        ordered = [self.default] + [m for r, m in self.models.items() if r != self.default_ref]
+        if png.fingerprint:
+            for m in ordered:
+                if m.loaded.input_spec.fingerprint == png.fingerprint:
+                    return m, "the input description the PNG carries"
+        for fit, why in (("exact", "the PNG's layout"), ("resized", "the PNG's aspect ratio (resized)")):
+            for m in ordered:
+                if layout_fit(png.size, m.loaded.input_spec) == fit:
+                    return m, why
+        height, width = png.size
+        expected = "; ".join(f"{m.ref}: {m.loaded.input_spec.describe_layout()}" for m in ordered)
+        raise ServiceError(422, f"PNG is {width}x{height}, which fits no served model; expected {expected}")
+
+
+def _model_refs(settings: Settings, registry: ModelRegistry) -> tuple[str, list[str]]:
+    """(default reference, every reference to load with the default first)."""
+    default = settings.model or registry.default_ref()
+    others = settings.models if settings.models is not None else registry.names()
+    default_name = default.partition(":")[0]
+    return default, [default] + [r for r in others if r.partition(":")[0] != default_name]
+
+
+def _load_and_warm(settings: Settings) -> tuple[str, dict[str, tuple[LoadedModel, InferenceEngine]], dict[str, str]]:
     torch.set_num_threads(settings.torch_threads)
     registry = ModelRegistry(settings.model_store)
-    loaded = registry.load(settings.model)
-    engine = InferenceEngine(loaded)
-    spec = loaded.input_spec
-    warm = np.zeros((1, spec.in_chans, *spec.image_size), dtype=np.float32)
-    engine.run(warm, [ExplainRequest()])  # exercises forward and the Grad-CAM path once
-    return loaded, engine
+    default, refs = _model_refs(settings, registry)
+    loaded_models: dict[str, tuple[LoadedModel, InferenceEngine]] = {}
+    failures: dict[str, str] = {}
+    for i, ref in enumerate(refs):
+        try:
+            loaded = registry.load(ref)
+        except ModelStoreError as exc:
+            if i == 0:
+                raise
+            failures[ref] = public_message(str(exc), settings.model_store)
+            logger.error("model %s is not served: %s", ref, exc)
+            continue
+        engine = InferenceEngine(loaded)
+        spec = loaded.input_spec
+        warm = np.zeros((1, spec.in_chans, *spec.image_size), dtype=np.float32)
+        engine.run(warm, [ExplainRequest()])  # exercises forward and the Grad-CAM path once
+        loaded_models[loaded.manifest.ref] = (loaded, engine)
+        if i == 0:
+            default = loaded.manifest.ref
+    return default, loaded_models, failures
 
 
 async def start_model(state: ModelState, settings: Settings, metrics: Metrics) -> None:
@@ -51,7 +128,8 @@ async def start_model(state: ModelState, settings: Settings, metrics: Metrics) -
     t0 = time.perf_counter()
     executor = inference_executor()
     try:
-        loaded, engine = await asyncio.get_running_loop().run_in_executor(executor, _load_and_warm, settings)
+        default, loaded_models, failures = await asyncio.get_running_loop().run_in_executor(
+            executor, _load_and_warm, settings)
     except ModelStoreError as exc:
         executor.shutdown(wait=False)
         reason = public_message(str(exc), settings.model_store)
@@ -70,19 +148,28 @@ async def start_model(state: ModelState, settings: Settings, metrics: Metrics) -
             metrics.observe_stage("explain", result.explain_s)
         metrics.batch_size.observe(size)
 
-    batcher = Batcher(engine, settings.max_batch_size, settings.batch_wait_ms / 1000.0, on_batch, executor)
-    batcher.start()
-    state.loaded, state.batcher = loaded, batcher
+    for ref, (loaded, engine) in loaded_models.items():
+        batcher = Batcher(engine, settings.max_batch_size, settings.batch_wait_ms / 1000.0, on_batch, executor)
+        batcher.start()
+        state.models[ref] = ServedModel(loaded, batcher)
+    state.default_ref, state.failures = default, failures
     state.load_seconds = time.perf_counter() - t0
     metrics.model_load_seconds.set(state.load_seconds)
     metrics.model_ready.set(1)
-    state.status, state.reason = "ready", "model loaded and warmed up"
-    m = loaded.manifest
-    logger.info("serving %s (trained on %s) after %.2f s", m.ref, m.trained_on, state.load_seconds)
+    state.status = "ready"
+    state.reason = "models loaded and warmed up: " + ", ".join(state.models)
+    if failures:
+        state.reason += "; not served: " + "; ".join(f"{r} ({why})" for r, why in failures.items())
+    for ref, served in state.models.items():
+        m = served.loaded.manifest
+        logger.info("serving %s%s (%s input, trained on %s)", ref, " (default)" if ref == default else "",
+                    m.input_spec.representation, m.trained_on)
+    logger.info("ready after %.2f s", state.load_seconds)
 
 
 async def stop_model(state: ModelState) -> None:
     if state._task and not state._task.done():
         state._task.cancel()
-    if state.batcher:
-        await state.batcher.stop()
+    batchers = [served.batcher for served in state.models.values()]
+    for k, batcher in enumerate(batchers):  # they share one inference thread: shut it down with the last
+        await batcher.stop(shutdown_executor=k == len(batchers) - 1)

@@ -24,7 +24,7 @@ from model_store.stations import get_station
 from ..deps import DecoderDep, MetricsDep, ReadyModelDep, SettingsDep
 from ..errors import ServiceError, error_responses
 from ..explain import b64
-from ..presenters import explain_request, explanations, model_ref, precursor_probability, task_outputs
+from ..presenters import explain_request, explanations, model_ref, task_outputs
 from ..schemas import AnalyzeResponse, AnalyzeSummary, StationInfo, WindowResult
 from ..security import guarded
 
@@ -86,16 +86,16 @@ def _station_info(series: StationSeries, override: str | None) -> StationInfo:
 
 @router.post(
     "/analyze", response_model=AnalyzeResponse, response_model_exclude_none=True, **guarded("post", cross_site=True),
-    responses=error_responses(400, 403, 408, 413, 415, 422, 503),
+    responses=error_responses(400, 403, 404, 408, 413, 415, 422, 503),
 )
 async def analyze(
     state: ReadyModelDep,
     metrics: MetricsDep,
     settings: SettingsDep,
     decoder: DecoderDep,
-    file: Annotated[UploadFile, File(description="FRG-604RC day file (.gz ok), IAGA-2002 or CSV")],
+    file: Annotated[UploadFile, File(description="station data: FRG-604RC day (.gz ok), IAGA-2002, CSV, ImagCDF, miniSEED")],
     format: Annotated[  # noqa: A002
-        str | None, Form(max_length=16, description="frg604rc, iaga2002 or csv (any case); detected if omitted")
+        str | None, Form(max_length=16, description="a supported format name (any case); detected if omitted")
     ] = None,
     station: Annotated[
         str | None,
@@ -106,8 +106,12 @@ async def analyze(
     ] = None,
     explain: Annotated[bool, Form(description="add Grad-CAM maps for every analysed window")] = False,
     include_spectrograms: Annotated[bool, Form(description="return each window's spectrogram PNG")] = False,
+    model: Annotated[
+        str | None, Form(max_length=80, description="served model name[:version] to use (default: the default model)")
+    ] = None,
 ) -> AnalyzeResponse:
-    loaded = state.loaded
+    served = state.get(model) if model else state.default
+    loaded = served.loaded
     spec, labels = loaded.input_spec, loaded.manifest.labels
     hop_s = hop_hours * 3600 if hop_hours else float(spec.hop_s)
     fmt = _format(format)
@@ -122,7 +126,7 @@ async def analyze(
     if valid:
         x = np.stack([normalize(prepared.images[i], spec) for i in valid])
         request = explain_request(labels) if explain else None
-        preds = dict(zip(valid, await state.batcher.submit(x, [request] * len(valid))))
+        preds = dict(zip(valid, await served.batcher.submit(x, [request] * len(valid))))
 
     def build_windows() -> list[WindowResult]:
         results = []
@@ -133,11 +137,12 @@ async def analyze(
             )
             if i in preds:
                 r.outputs = task_outputs(preds[i], labels)
-                r.precursor_probability = precursor_probability(preds[i], labels)
+                r.precursor_probability = preds[i].precursor_probability
+                r.alarm = preds[i].alarm
                 if include_spectrograms:
-                    r.spectrogram_png_base64 = b64(image_to_png(prepared.images[i]))
+                    r.spectrogram_png_base64 = b64(image_to_png(prepared.images[i], spec))
                 if explain:
-                    r.explanation = explanations(preds[i], labels, prepared.images[i])
+                    r.explanation = explanations(preds[i], loaded.manifest, prepared.images[i])
             results.append(r)
         return results
 
@@ -150,6 +155,8 @@ async def analyze(
         windows_skipped=len(windows) - len(analysed),
         max_precursor_probability=best.precursor_probability if best else None,
         max_precursor_window=best.index if best else None,
+        windows_in_alarm=sum(bool(w.alarm) for w in analysed),
+        alarm_threshold=loaded.manifest.calibration.alarm_threshold,
         magnitude_labels=dict(Counter(w.outputs["magnitude"].label for w in analysed)),
         azimuth_labels=dict(Counter(w.outputs["azimuth"].label for w in analysed)),
     )

@@ -39,6 +39,6 @@ async def livez() -> Health:
 )
 async def readyz(state: ModelStateDep) -> JSONResponse:
     """200 once a model is loaded and warmed up; 503 while loading or after a failed load, with the reason."""
-    ref = state.loaded.manifest.ref if state.loaded else None
-    body = Health(status=state.status, reason=state.reason, model=ref).model_dump()
+    body = Health(status=state.status, reason=state.reason, model=state.default_ref if state.ready else None,
+                  models=list(state.models) or None).model_dump(exclude_none=True)
     return JSONResponse(body, status_code=200 if state.ready else 503)

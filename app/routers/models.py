@@ -7,21 +7,31 @@ from fastapi import APIRouter
 from model_store import Manifest, ModelRegistry
 
 from ..deps import ModelStateDep, SettingsDep
+from ..state import ModelState
 from ..errors import error_responses, public_message
 from ..schemas import ModelDetail, ModelSummary
 
 router = APIRouter(prefix="/v2/models", tags=["models"])
 
 
-def _summary(m: Manifest, serving_ref: str | None) -> dict:
+def _summary(m: Manifest, serving: set[str]) -> dict:
     return dict(
         name=m.name, version=m.version, trained_on=m.trained_on, created_at=m.created_at,
-        backbone=m.architecture.backbone, serving=m.ref == serving_ref,
+        backbone=m.architecture.backbone, serving=m.ref in serving,
     )
 
 
-def _serving(state) -> str | None:
-    return state.loaded.manifest.ref if state.loaded else None
+def _serving(state: ModelState) -> set[str]:
+    return set(state.models)
+
+
+def heads_statement(m: Manifest) -> dict[str, str]:
+    """What each head can know, in plain words: the model's own evaluation if its manifest carries it."""
+    stored = m.metrics.get("what_each_head_can_know")
+    if isinstance(stored, dict) and stored:
+        return {str(k): str(v) for k, v in stored.items()}
+    return {"all": "this model's manifest carries no evaluation of what its heads can know; treat its outputs as "
+                   "unvalidated"}
 
 
 @router.get("", response_model=list[ModelSummary], response_model_exclude_none=True)
@@ -44,6 +54,11 @@ async def model_detail(name: str, settings: SettingsDep, state: ModelStateDep, v
     d = m.to_dict()
     return ModelDetail(
         **_summary(m, _serving(state)),
+        default=m.ref == state.default_ref,
+        representation=m.input_spec.representation,
+        input_layout=m.input_spec.describe_layout(),
+        what_each_head_can_know=heads_statement(m),
+        calibration=d["calibration"],
         labels=d["labels"], input_spec=d["input_spec"], architecture=d["architecture"], metrics=m.metrics,
         provenance=m.provenance, training=m.training, sha256=m.weights_sha256, weights_bytes=m.weights_bytes,
     )

@@ -11,20 +11,32 @@ from fastapi.testclient import TestClient
 
 from app.main import create_app
 from app.settings import Settings
-from model_store import InputSpec, ModelRegistry, create_model
+from model_store import Calibration, InputSpec, ModelRegistry, create_model
+from model_store.direction import physics_config
 from model_store.spectrogram import cut_windows, image_to_png, window_to_image
 
-MODEL = "tiny"
+MODEL = "tiny"  # the default: the reference study's power layout (224x224 RGB)
+CROSS_MODEL = "tinycross"  # direction-aware: two 64x64 panels, power | cross-spectra
+CROSS_SPEC = InputSpec(representation="cross_spectral", nperseg=512, noverlap=256, fmax_hz=0.125,
+                       image_height=64, image_width=64)
+UNTRAINED = {"trained_on": "untrained", "description": "test"}
+
+
+def tiny_cross_model():
+    torch.manual_seed(1)
+    return create_model("convnext_atto", in_chans=6, head_hidden=32, azimuth_head="bearing",
+                        physics=physics_config(CROSS_SPEC), cam_stage=2)
 
 
 @pytest.fixture(scope="session")
 def store(tmp_path_factory):
     root = tmp_path_factory.mktemp("store")
     torch.manual_seed(0)
-    model = create_model("convnext_atto", head_hidden=32)
-    ModelRegistry(root).save(
-        model, MODEL, input_spec=InputSpec(), provenance={"trained_on": "untrained", "description": "test"}
-    )
+    registry = ModelRegistry(root)
+    registry.save(create_model("convnext_atto", head_hidden=32), MODEL, input_spec=InputSpec(), provenance=UNTRAINED,
+                  make_default=True)
+    registry.save(tiny_cross_model(), CROSS_MODEL, input_spec=CROSS_SPEC, provenance=UNTRAINED,
+                  calibration=Calibration(alarm_threshold=0.7))
     return root
 
 
@@ -56,9 +68,30 @@ def lut_bytes(lut_day_path) -> bytes:
 
 @pytest.fixture(scope="session")
 def lut_png(lut_day) -> bytes:
-    """A real spectrogram: the first 6 h of the LUT day through the default InputSpec."""
+    """A real spectrogram: the first 6 h of the LUT day through the default InputSpec (no metadata chunk,
+    as a seed-style PNG would come)."""
     spec = InputSpec()
     return image_to_png(window_to_image(cut_windows(lut_day, spec)[0].data, spec))
+
+
+@pytest.fixture(scope="session")
+def lut_cross_png(lut_day) -> bytes:
+    """The same window in the direction-aware layout, as /analyze writes it (with its description chunk)."""
+    return image_to_png(window_to_image(cut_windows(lut_day, CROSS_SPEC)[0].data, CROSS_SPEC), CROSS_SPEC)
+
+
+def assert_consistent(outputs: dict, precursor_probability: float, alarm: bool) -> None:
+    """The one decision rule: Normal label iff P(event) < 0.5; alarm implies an event label; both heads
+    agree on Normal; probabilities add up."""
+    for head in outputs.values():
+        probs = head["probabilities"]
+        assert sum(probs.values()) == pytest.approx(1.0, abs=1e-5)
+        assert probs["Normal"] == pytest.approx(1 - precursor_probability, abs=1e-6)
+        assert (head["label"] == "Normal") == (precursor_probability < 0.5)
+        if head["label"] != "Normal":
+            events = {k: v for k, v in probs.items() if k != "Normal"}
+            assert head["label"] == max(events, key=events.get)
+    assert not alarm or outputs["magnitude"]["label"] != "Normal"
 
 
 def png_file(data: bytes, name: str = "spec.png"):

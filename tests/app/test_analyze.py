@@ -6,7 +6,7 @@ import pytest
 
 from model_store.formats import frg604rc
 
-from .conftest import make_client, png_file, probs_close, wait_ready
+from .conftest import CROSS_MODEL, MODEL, assert_consistent, make_client, png_file, probs_close, wait_ready
 
 
 def _upload(data: bytes, name: str = "S230101.LUT.gz"):
@@ -30,20 +30,32 @@ def test_real_day_gives_a_four_window_timeline(client, lut_bytes):
     assert (s["windows_total"], s["windows_analyzed"], s["windows_skipped"]) == (4, 4, 0)
     assert s["max_precursor_probability"] == max(w["precursor_probability"] for w in windows)
     assert sum(s["magnitude_labels"].values()) == 4
+    assert s["windows_in_alarm"] == sum(w["alarm"] for w in windows) and 0.5 <= s["alarm_threshold"] <= 1
 
 
-def test_returned_spectrograms_predict_the_same_on_predict(client, lut_bytes):
-    body = client.post("/analyze", files=_upload(lut_bytes), data={"include_spectrograms": "true"}).json()
+@pytest.mark.parametrize("model", [MODEL, CROSS_MODEL])
+def test_returned_spectrograms_predict_the_same_on_predict(client, lut_bytes, model):
+    body = client.post("/analyze", files=_upload(lut_bytes), data={"include_spectrograms": "true", "model": model}).json()
+    assert body["model"]["name"] == model
     for w in body["windows"]:
+        assert_consistent(w["outputs"], w["precursor_probability"], w["alarm"])
         png = base64.b64decode(w["spectrogram_png_base64"])
-        single = client.post("/predict", files=png_file(png)).json()
+        single = client.post("/predict", files=png_file(png)).json()  # no model field: the PNG finds its model
+        assert single["model"]["name"] == model
         assert probs_close(single["outputs"], w["outputs"], atol=1e-4)
         assert single["precursor_probability"] == pytest.approx(w["precursor_probability"], abs=1e-4)
+        if model == CROSS_MODEL:
+            assert single["outputs"]["azimuth"]["bearing_deg"] == pytest.approx(w["outputs"]["azimuth"]["bearing_deg"], abs=1e-2)
 
 
 def test_explain_per_window(client, lut_bytes):
     body = client.post("/analyze", files=_upload(lut_bytes), data={"explain": "true"}).json()
     assert all(w["explanation"]["magnitude"]["map_shape"] == [7, 7] for w in body["windows"])
+    cross = client.post("/analyze", files=_upload(lut_bytes), data={"explain": "true", "model": CROSS_MODEL}).json()
+    for w in cross["windows"]:
+        assert w["explanation"]["magnitude"]["map_shape"] == [4, 4]  # Grad-CAM on stage 3 of a 64x64 input
+        assert w["explanation"]["azimuth"]["direction_evidence_png_base64"]
+        assert "direction_evidence_png_base64" not in w["explanation"]["magnitude"]
 
 
 def test_hop_hours_and_gappy_windows(client, lut_bytes):

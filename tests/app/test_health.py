@@ -7,11 +7,23 @@ from .conftest import make_client, wait_ready
 
 def test_live_and_ready_once_the_model_is_warm(client):
     for path in ("/livez", "/v2/health/live"):
-        assert client.get(path).json() == {"status": "alive", "reason": None, "model": None}
+        assert client.get(path).json() == {"status": "alive", "reason": None, "model": None, "models": None}
     for path in ("/readyz", "/v2/health/ready"):
         r = client.get(path)
         assert r.status_code == 200
-        assert r.json()["model"] == "tiny:1"
+        assert r.json()["model"] == "tiny:1" and r.json()["models"] == ["tiny:1", "tinycross:1"]
+
+
+def test_a_further_model_that_fails_to_load_is_reported_not_served(tmp_path, store):
+    import shutil
+
+    shutil.copytree(store, tmp_path / "s")
+    weights = tmp_path / "s" / "tinycross" / "1" / WEIGHTS_FILE
+    weights.write_bytes(weights.read_bytes()[:-10])
+    with make_client(model_store=tmp_path / "s") as c:
+        body = wait_ready(c)
+        assert body["status"] == "ready" and body["models"] == ["tiny:1"]
+        assert "not served: tinycross" in body["reason"] and "does not match its manifest" in body["reason"]
 
 
 def test_empty_store_stays_alive_and_not_ready(tmp_path):

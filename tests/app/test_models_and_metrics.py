@@ -9,9 +9,16 @@ def test_models_list_and_detail(client, store):
     listed = client.get("/v2/models").json()
     assert listed == [
         {"name": "tiny", "version": "1", "trained_on": "untrained", "created_at": listed[0]["created_at"],
-         "backbone": "convnext_atto", "serving": True}
+         "backbone": "convnext_atto", "serving": True},
+        {"name": "tinycross", "version": "1", "trained_on": "untrained", "created_at": listed[1]["created_at"],
+         "backbone": "convnext_atto", "serving": True},
     ]
+    cross = client.get("/v2/models/tinycross").json()
+    assert cross["representation"] == "cross_spectral" and not cross["default"]
+    assert "two 64x64 panels" in cross["input_layout"] and cross["calibration"]["alarm_threshold"] == 0.7
+    assert "unvalidated" in cross["what_each_head_can_know"]["all"]  # no evaluation in this manifest
     detail = client.get("/v2/models/tiny").json()
+    assert detail["default"] and detail["representation"] == "power"
     manifest = ModelRegistry(store).manifest("tiny")
     assert detail["sha256"] == manifest.weights_sha256
     assert detail["labels"]["magnitude"] == ["Large", "Medium", "Moderate", "Normal"]
