@@ -1,0 +1,88 @@
+"""The page people open first (``GET /``), its static files, and ``/docs`` and ``/redoc`` offline.
+
+Everything a browser loads comes from the service itself: the page's own scripts and styles
+(``app/static``, plain JavaScript and SVG, no build step) and the Swagger UI and ReDoc bundles that
+the ``fastapi-offline`` package ships. The page's Content-Security-Policy says so to the browser too.
+"""
+
+from __future__ import annotations
+
+import html
+from functools import lru_cache
+from pathlib import Path
+
+import fastapi_offline
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
+from fastapi.responses import HTMLResponse
+from fastapi.staticfiles import StaticFiles
+
+from model_store import supported_formats
+
+STATIC_DIR = Path(__file__).resolve().parents[1] / "static"
+DOCS_ASSETS_DIR = Path(fastapi_offline.__file__).resolve().parent / "static"
+STATIC_URL = "/static"
+DOCS_ASSETS_URL = "/docs-assets"
+
+# Scripts, styles, fetches and images from this origin only (images also from data: and blob: URLs,
+# which the page makes itself); no plugins, no framing by other sites.
+PAGE_CSP = (
+    "default-src 'self'; img-src 'self' data: blob:; script-src 'self'; style-src 'self'; connect-src 'self'; "
+    "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
+
+router = APIRouter(include_in_schema=False)
+
+
+class RevalidatedFiles(StaticFiles):
+    """Static files that browsers check again on every load (a 304 when unchanged), so a new version of
+    the service never runs with an old copy of its page's scripts."""
+
+    async def get_response(self, path: str, scope):  # type: ignore[no-untyped-def]
+        response = await super().get_response(path, scope)
+        response.headers["Cache-Control"] = "no-cache"
+        return response
+
+
+@lru_cache(maxsize=1)
+def page_html() -> str:
+    """index.html with the station formats the readers accept."""
+    options = "\n".join(f'<option value="{html.escape(name)}">{html.escape(name)}</option>'
+                        for name in supported_formats())
+    text = (STATIC_DIR / "index.html").read_text(encoding="utf-8")
+    return text.replace("<!--FORMAT_OPTIONS-->", options)
+
+
+@router.api_route("/", methods=["GET", "HEAD"], response_class=HTMLResponse)
+async def page() -> HTMLResponse:
+    return HTMLResponse(page_html(), headers={"Content-Security-Policy": PAGE_CSP, "Cache-Control": "no-cache"})
+
+
+@router.get("/docs", response_class=HTMLResponse)
+async def swagger_ui(request: Request) -> HTMLResponse:
+    root, app = request.scope.get("root_path", ""), request.app
+    return get_swagger_ui_html(
+        openapi_url=f"{root}{app.openapi_url}", title=f"{app.title} - Swagger UI",
+        swagger_js_url=f"{root}{DOCS_ASSETS_URL}/swagger-ui-bundle.js",
+        swagger_css_url=f"{root}{DOCS_ASSETS_URL}/swagger-ui.css",
+        swagger_favicon_url=f"{root}{DOCS_ASSETS_URL}/favicon.png",
+        # no validator badge: it would send the document's URL to an outside validator
+        swagger_ui_parameters={"validatorUrl": None},
+    )
+
+
+@router.get("/redoc", response_class=HTMLResponse)
+async def redoc(request: Request) -> HTMLResponse:
+    root, app = request.scope.get("root_path", ""), request.app
+    return get_redoc_html(
+        openapi_url=f"{root}{app.openapi_url}", title=f"{app.title} - ReDoc",
+        redoc_js_url=f"{root}{DOCS_ASSETS_URL}/redoc.standalone.js",
+        redoc_favicon_url=f"{root}{DOCS_ASSETS_URL}/favicon.png", with_google_fonts=False,
+    )
+
+
+def install_page(app: FastAPI) -> None:
+    """The page, its files and the offline documentation (create the app with docs_url=None, redoc_url=None)."""
+    app.include_router(router)
+    app.mount(STATIC_URL, RevalidatedFiles(directory=STATIC_DIR), name="static")
+    app.mount(DOCS_ASSETS_URL, StaticFiles(directory=DOCS_ASSETS_DIR), name="docs-assets")
