@@ -134,7 +134,7 @@ export function heatFigure(opts) {
 
   const yAxis = el("g", { class: "y-axis", "font-size": 14 }, root);
   const ys = (f) => y1 - ((f - opts.y.lo) / (opts.y.hi - opts.y.lo)) * (y1 - y0);
-  for (const f of niceTicks(opts.y.lo, opts.y.hi, 5)) {
+  for (const f of niceTicks(opts.y.lo, opts.y.hi, 6)) {
     if (f < opts.y.lo || f > opts.y.hi) continue;
     el("line", { x1: x0 - 5, x2: x0, y1: ys(f), y2: ys(f), stroke: INK }, yAxis);
     text(yAxis, x0 - 8, ys(f) + 4, fmtNumber(f), { "text-anchor": "end", class: "tick" });
@@ -195,8 +195,8 @@ export function heatFigure(opts) {
  * The timeline: one point per window at its precursor probability (its line spans the window), the
  * alarm threshold, skipped windows as grey bands. handlers: select(i), hover(i, element) / hover(null).
  */
-export function timelineChart({ windows, start, end, threshold, selected, handlers }) {
-  const W = 900, H = 260, left = 58, right = 18, top = 18, bottom = 52;
+export function timelineChart({ windows, start, end, threshold, selected, handlers, width = 900 }) {
+  const W = width, H = 260, left = 58, right = 18, top = 18, bottom = 52;
   const x0 = left, x1 = W - right, y0 = top, y1 = H - bottom;
   const root = svgRoot(W, H, "Timeline of the precursor probability per window");
   el("rect", { x: 0, y: 0, width: W, height: H, fill: "#ffffff" }, root);
@@ -232,7 +232,7 @@ export function timelineChart({ windows, start, end, threshold, selected, handle
   const axis = el("g", { class: "x-axis", "font-size": 12 }, root);
   el("line", { x1: x0, x2: x1, y1: y1, y2: y1, stroke: INK }, axis);
   let lastDate = null;
-  for (const t of timeTicks(start, end, 8)) {
+  for (const t of timeTicks(start, end, Math.max(3, Math.floor(W / 110)))) {
     const x = xs(t), anchor = x > x1 - 40 ? "end" : x < x0 + 40 ? "start" : "middle";
     el("line", { x1: x, x2: x, y1: y1, y2: y1 + 5, stroke: INK }, axis);
     text(axis, x, y1 + 18, utcTime(t), { "text-anchor": anchor });

@@ -21,7 +21,6 @@ const state = {
   overlay: null, // shown overlay: "overlay-magnitude" | "overlay-azimuth" | "direction-evidence" | "none"
   images: new Map(), // url -> Promise of {dataUrl, pixels}
   xhr: null,
-  charts: [], // the SVGs of the current figure, for the PNG download
 };
 
 // ---------------------------------------------------------------- requests
@@ -344,6 +343,7 @@ function renderTimeline() {
   const chart = timelineChart({
     windows: windowRows(), start: Date.parse(r.start), end: Date.parse(r.end), threshold: r.summary.alarm_threshold,
     selected: state.selected, handlers: { hover, select: (i) => selectWindow(i, true) },
+    width: Math.round(Math.min(900, Math.max(340, $("timeline").clientWidth || 900))), // readable on a phone
   });
   $("timeline").replaceChildren(chart);
   renderTable();
@@ -481,7 +481,6 @@ async function renderChannels(w) {
     return fig;
   });
   $("channels").replaceChildren(...figures);
-  return figures.map((f) => f.firstChild);
 }
 
 const OVERLAY_NAMES = {
@@ -543,9 +542,9 @@ let overlayToken = 0;
 async function renderOverlay(w) {
   const token = ++overlayToken;
   const source = overlaySources(w)[state.overlay];
-  if (!source) return null;
+  if (!source) return;
   const { dataUrl } = await image(source.url);
-  if (token !== overlayToken) return null; // another choice came meanwhile
+  if (token !== overlayToken) return; // another choice came meanwhile
   const spec = state.detail.input_spec, ext = extents(spec);
   const t0 = state.kind === "analyze" ? Date.parse(w.start) : null;
   const x = t0 === null ? { lo: ext.t[0], hi: ext.t[1], absolute: false }
@@ -561,7 +560,6 @@ async function renderOverlay(w) {
   caption.textContent = `${source.caption}; blended half and half with the spectrogram.`;
   fig.append(chart, caption);
   $("overlay").replaceChildren(fig);
-  return chart;
 }
 
 function renderHeads(w) {
@@ -572,12 +570,13 @@ function renderHeads(w) {
                               uncertainty: az.bearing_uncertainty_deg, title: "Azimuth class probabilities on a compass rose" });
   $("magnitude-chart").replaceChildren(bars);
   $("azimuth-chart").replaceChildren(rose);
-  return [bars, rose];
 }
 
 async function selectWindow(index, focus) {
   if (state.kind === "analyze" && !state.result.windows[index]?.outputs) return;
   state.selected = index;
+  const view = $("window-view");
+  delete view.dataset.ready;
   const w = currentWindow();
   if (state.kind === "analyze") {
     renderTimeline();
@@ -590,11 +589,11 @@ async function selectWindow(index, focus) {
   $("window-verdict").className = `verdict${w.alarm ? " alarm-text" : ""}`;
   $("window-view").hidden = false;
   $("readout").textContent = "Point at a spectrogram for its value.";
-  const heads = renderHeads(w);
+  renderHeads(w);
   renderOverlayChoice(w);
   try {
-    const [channels, overlay] = await Promise.all([renderChannels(w), renderOverlay(w)]);
-    state.charts = [...channels, ...(overlay ? [overlay] : []), ...heads];
+    await Promise.all([renderChannels(w), renderOverlay(w)]);
+    view.dataset.ready = String(index); // drawn (tests and scripts can wait for this)
   } catch (err) {
     showError(`Could not draw window ${index + 1}: ${err.message}`);
   }
@@ -644,9 +643,10 @@ function timelineCsv() {
 }
 
 async function downloadFigure() {
-  if (!state.charts.length) return;
+  const charts = [...document.querySelectorAll("#channels svg, #overlay svg, #magnitude-chart svg, #azimuth-chart svg")];
+  if (!charts.length) return;
   const title = `${$("window-heading").textContent} — ${state.result.model.name}:${state.result.model.version}`;
-  const blob = await chartsToPng(state.charts, title);
+  const blob = await chartsToPng(charts, title);
   save(blob, `${baseName()}-window-${state.selected + 1}.png`);
 }
 
@@ -684,6 +684,11 @@ function init() {
   $("download-json").addEventListener("click", () => save(new Blob([state.raw], { type: "application/json" }), `${baseName()}.json`));
   $("download-csv").addEventListener("click", () => save(new Blob([timelineCsv()], { type: "text/csv" }), `${baseName()}-timeline.csv`));
   $("download-figure").addEventListener("click", downloadFigure);
+  let resizing = null;
+  window.addEventListener("resize", () => {
+    clearTimeout(resizing);
+    resizing = setTimeout(() => state.kind === "analyze" && renderTimeline(), 150);
+  });
   loadModels();
 }
 
