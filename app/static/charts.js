@@ -196,7 +196,7 @@ export function heatFigure(opts) {
  * alarm threshold, skipped windows as grey bands. handlers: select(i), hover(i, element) / hover(null).
  */
 export function timelineChart({ windows, start, end, threshold, selected, handlers, width = 900 }) {
-  const W = width, H = 260, left = 58, right = 18, top = 18, bottom = 52;
+  const W = width, H = 286, left = 58, right = 18, top = 18, bottom = 78;
   const x0 = left, x1 = W - right, y0 = top, y1 = H - bottom;
   const root = svgRoot(W, H, "Timeline of the precursor probability per window");
   el("rect", { x: 0, y: 0, width: W, height: H, fill: "#ffffff" }, root);
@@ -222,7 +222,10 @@ export function timelineChart({ windows, start, end, threshold, selected, handle
     transform: `rotate(-90 14 ${(y0 + y1) / 2})`, "text-anchor": "middle",
   });
   el("line", { x1: x0, x2: x1, y1: ys(0.5), y2: ys(0.5), stroke: MUTED, "stroke-dasharray": "2 4" }, root);
-  text(root, x1 - 4, ys(0.5) + 14, "0.5: label boundary", { "text-anchor": "end", "font-size": 11, fill: MUTED });
+  // legend, under the time axis
+  const ly = H - 8;
+  el("line", { x1: x0, x2: x0 + 26, y1: ly - 4, y2: ly - 4, stroke: MUTED, "stroke-dasharray": "2 4" }, root);
+  text(root, x0 + 32, ly, "0.5: from here up the labels are event classes", { "font-size": 11, fill: MUTED });
   if (threshold !== null && threshold !== undefined) {
     el("line", { x1: x0, x2: x1, y1: ys(threshold), y2: ys(threshold), stroke: ALARM, "stroke-width": 2,
                  "stroke-dasharray": "8 5", class: "threshold" }, root);
@@ -241,7 +244,7 @@ export function timelineChart({ windows, start, end, threshold, selected, handle
       lastDate = utcDate(t);
     }
   }
-  text(axis, (x0 + x1) / 2, H - 4, "time (UTC)", { "text-anchor": "middle", fill: MUTED, "font-size": 11 });
+  text(axis, (x0 + x1) / 2, y1 + 48, "time (UTC)", { "text-anchor": "middle", fill: MUTED, "font-size": 11 });
 
   const layer = el("g", { class: "windows" }, root);
   for (const w of windows) {

@@ -80,7 +80,7 @@ def test_image_links_keep_the_timeline_lean_and_serve_the_same_pngs(client, lut_
     linked = client.post("/analyze", files=_lut(lut_bytes), data={
         "explain": "true", "image_links": "true", "model": CROSS_MODEL})
     assert inline.status_code == linked.status_code == 200
-    assert len(linked.content) * 5 < len(inline.content)
+    assert len(linked.content) * 20 < len(inline.content)
     body = linked.json()
     assert "base64" not in linked.text and "410" in body["images_kept"]
     for a, b in zip(inline.json()["windows"], body["windows"]):

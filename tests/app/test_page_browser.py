@@ -283,23 +283,35 @@ def test_a_station_day_gives_a_timeline_and_each_window_with_its_explanations(pa
 
     page.set_viewport_size({"width": 1100, "height": 900})
     page.wait_for_timeout(300)  # the timeline is drawn again for the new width
-    page.screenshot(path=shots / "page.jpg", full_page=True, type="jpeg", quality=70)  # docs/page.jpg
+    page.screenshot(path=shots / "page.jpg", full_page=True, type="jpeg", quality=60)  # docs/page.jpg
     page.set_viewport_size({"width": 390, "height": 844})  # a phone
     page.wait_for_timeout(200)
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
     page.screenshot(path=shots / "page-phone.png", full_page=True)
 
 
-def test_a_damaged_file_shows_what_the_service_said(page, service, lut_bytes, shots):
+def test_a_damaged_file_shows_progress_then_what_the_service_said(page, service, lut_bytes, shots):
     damaged = {"name": "S230101.LUT", "mimeType": "application/octet-stream", "buffer": gzip.decompress(lut_bytes)[:50_000]}
-    response = _analyze_in_page(page, damaged)
-    assert response.status == 422
-    message = response.json()["error"]
+    held = []  # the request, held back until the page has shown that it is working
+    page.route("**/analyze", lambda route: held.append(route))
+    page.set_input_files("#file-input", damaged)
+    page.click("#submit-button")
+    for _ in range(200):
+        if held:
+            break
+        page.wait_for_timeout(25)
+    assert held and page.locator("#progress-box").is_visible() and page.locator("#submit-button").is_disabled()
+    assert re.match(r"(Uploading S230101\.LUT|Processing on the server)", page.inner_text("#progress-text"))
+    with page.expect_response("**/analyze") as response:
+        held[0].continue_()
+    assert response.value.status == 422
+    message = response.value.json()["error"]
     assert "truncated: block 5" in message
     box = page.locator("#error-box")
     box.wait_for(state="visible")
     assert box.inner_text() == f"The service answered 422: {message}"
     assert box.get_attribute("role") == "alert" and page.locator("#result").is_hidden()
+    assert page.locator("#progress-box").is_hidden() and page.locator("#submit-button").is_enabled()
     page.screenshot(path=shots / "page-error.png")
 
 
