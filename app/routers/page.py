@@ -8,14 +8,18 @@ the ``fastapi-offline`` package ships. The page's Content-Security-Policy says s
 from __future__ import annotations
 
 import html
+from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import fastapi_offline
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
+from starlette.responses import Response
+from starlette.types import Scope
 
 from model_store import supported_formats
 
@@ -46,7 +50,7 @@ class RevalidatedFiles(StaticFiles):
     """Static files that browsers check again on every load (a 304 when unchanged), so a new version of
     the service never runs with an old copy of its page's scripts."""
 
-    async def get_response(self, path: str, scope):  # type: ignore[no-untyped-def]
+    async def get_response(self, path: str, scope: Scope) -> Response:
         response = await super().get_response(path, scope)
         response.headers["Cache-Control"] = "no-cache"
         return response
@@ -66,31 +70,31 @@ async def page() -> HTMLResponse:
     return HTMLResponse(page_html(), headers={"Content-Security-Policy": PAGE_CSP, "Cache-Control": "no-cache"})
 
 
-@router.get("/docs", response_class=HTMLResponse)
-async def swagger_ui(request: Request) -> HTMLResponse:
+def _docs_page(request: Request, render: Callable[..., HTMLResponse], ui: str, assets: dict[str, str],
+               **options: Any) -> HTMLResponse:
+    """A documentation UI whose assets (``assets``: parameter -> file) are served here, under DOCS_CSP."""
     root, app = request.scope.get("root_path", ""), request.app
-    response = get_swagger_ui_html(
-        openapi_url=f"{root}{app.openapi_url}", title=f"{app.title} - Swagger UI",
-        swagger_js_url=f"{root}{DOCS_ASSETS_URL}/swagger-ui-bundle.js",
-        swagger_css_url=f"{root}{DOCS_ASSETS_URL}/swagger-ui.css",
-        swagger_favicon_url=f"{root}{DOCS_ASSETS_URL}/favicon.png",
-        # no validator badge: it would send the document's URL to an outside validator
-        swagger_ui_parameters={"validatorUrl": None},
-    )
+    urls = {param: f"{root}{DOCS_ASSETS_URL}/{file}" for param, file in assets.items()}
+    response = render(openapi_url=f"{root}{app.openapi_url}", title=f"{app.title} - {ui}", **urls, **options)
     response.headers["Content-Security-Policy"] = DOCS_CSP
     return response
+
+
+@router.get("/docs", response_class=HTMLResponse)
+async def swagger_ui(request: Request) -> HTMLResponse:
+    return _docs_page(
+        request, get_swagger_ui_html, "Swagger UI",
+        {"swagger_js_url": "swagger-ui-bundle.js", "swagger_css_url": "swagger-ui.css",
+         "swagger_favicon_url": "favicon.png"},
+        swagger_ui_parameters={"validatorUrl": None},  # no badge: it would send the document's URL elsewhere
+    )
 
 
 @router.get("/redoc", response_class=HTMLResponse)
 async def redoc(request: Request) -> HTMLResponse:
-    root, app = request.scope.get("root_path", ""), request.app
-    response = get_redoc_html(
-        openapi_url=f"{root}{app.openapi_url}", title=f"{app.title} - ReDoc",
-        redoc_js_url=f"{root}{DOCS_ASSETS_URL}/redoc.standalone.js",
-        redoc_favicon_url=f"{root}{DOCS_ASSETS_URL}/favicon.png", with_google_fonts=False,
-    )
-    response.headers["Content-Security-Policy"] = DOCS_CSP
-    return response
+    return _docs_page(request, get_redoc_html, "ReDoc",
+                      {"redoc_js_url": "redoc.standalone.js", "redoc_favicon_url": "favicon.png"},
+                      with_google_fonts=False)
 
 
 def install_page(app: FastAPI) -> None:

@@ -26,6 +26,7 @@ from PIL import Image
 from scipy.signal import stft
 
 from model_store import Calibration, InputSpec
+from model_store.formats import frg604rc
 from model_store.spectrogram import band_frequencies
 
 from .conftest import CROSS_MODEL, CROSS_SPEC, build_store, tiny_cross_model
@@ -333,20 +334,36 @@ def test_a_spectrogram_png_is_answered_by_predict(page, service, lut_cross_png):
         f"{v:.3f}" for v in result["outputs"]["magnitude"]["probabilities"].values()]
 
 
-def test_alarms_are_shown_on_the_timeline_in_the_table_and_for_the_window(page, lut_day_path):
-    shown = _analyze_in_page(page, str(lut_day_path), model=LOUD_MODEL).json()
+def test_alarms_and_skipped_windows_are_shown_and_the_keyboard_selects(page, lut_bytes):
+    raw = gzip.decompress(lut_bytes)
+    gappy = raw[: 36 * frg604rc.BLOCK_BYTES] + raw[42 * frg604rc.BLOCK_BYTES :]  # 06:00-07:00 missing
+    page.fill("#hop-input", "3")
+    shown = _analyze_in_page(page, {"name": "S230101.LUT", "mimeType": "application/octet-stream", "buffer": gappy},
+                             model=LOUD_MODEL).json()
     page.wait_for_selector("#window-view[data-ready]")
-    assert shown["summary"]["windows_in_alarm"] == 4 and all(w["alarm"] for w in shown["windows"])
-    assert page.locator("#timeline .marker.alarm").count() == 4
-    assert _texts(page, "#timeline .window text") == ["ALARM"] * 4
-    assert _texts(page, "#window-table td[data-field='alarm']") == ["ALARM"] * 4
-    assert "4 analysed, 0 skipped, 4 in alarm" in page.inner_text("[data-field='windows']")
-    w = shown["windows"][shown["summary"]["max_precursor_window"]]
+    windows = shown["windows"]
+    skipped = [w for w in windows if "outputs" not in w]
+    assert len(windows) == 7 and [w["index"] for w in skipped] == [1, 2]
+    assert shown["summary"]["windows_in_alarm"] == 5 and all(w["alarm"] for w in windows if "outputs" in w)
+    # alarms: marked on the timeline, in the table, in the summary and for the selected window
+    assert page.locator("#timeline .marker.alarm").count() == 5
+    assert _texts(page, "#window-table td[data-field='alarm']") == ["ALARM"] * 5
+    assert "5 analysed, 2 skipped, 5 in alarm" in page.inner_text("[data-field='windows']")
+    w = windows[shown["summary"]["max_precursor_window"]]
     verdict = page.locator("#window-verdict")
     assert verdict.inner_text().startswith(f"P(precursor) {w['precursor_probability']:.3f} — ALARM (threshold 0.70)")
     assert "alarm-text" in verdict.get_attribute("class")
-    assert f"magnitude label {w['outputs']['magnitude']['label']}" in verdict.inner_text()
     assert w["outputs"]["magnitude"]["label"] != "Normal"
+    # skipped windows: grey bands whose reason shows on focus, and in the table
+    assert page.locator("#timeline .marker.skipped").count() == 2
+    assert _texts(page, "#window-table td[data-field='skipped']") == [f"skipped: {s['skipped_reason']}" for s in skipped]
+    page.focus("#timeline .window[data-index='1']")
+    assert f"skipped: {skipped[0]['skipped_reason']}" in page.inner_text("#timeline-tip")
+    # the keyboard: a focused window opens with Enter
+    page.focus("#timeline .window[data-index='6']")
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#window-view[data-ready='6']")
+    assert page.inner_text("#window-heading") == "Window 7 of 7: 2023-01-01 18:00 – 2023-01-02 00:00 UTC"
     assert sorted(_texts(page, "#heads-can-know li")) == [f"{k}: {v}" for k, v in sorted(LOUD_HEADS.items())]
 
 
