@@ -192,7 +192,7 @@ async function submit(ev) {
   xhr.onabort = () => {
     done();
     finished("");
-    showError("Cancelled: nothing was analysed.");
+    showError("Cancelled: the page stopped the upload or stopped waiting for the answer.");
   };
   setBusy(true);
   progress(`Uploading ${file.name}…`, 0);
