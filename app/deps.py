@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from .analyses import AnalysisCache
 from .errors import ServiceError
 from .limits import Decoder
 from .metrics import Metrics
@@ -25,6 +26,10 @@ def get_decoder(request: Request) -> Decoder:
     return request.app.state.decoder
 
 
+def get_analyses(request: Request) -> AnalysisCache:
+    return request.app.state.analyses
+
+
 def get_model_state(request: Request) -> ModelState:
     return request.app.state.model
 
@@ -40,5 +45,6 @@ def get_ready_model(request: Request) -> ModelState:
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 MetricsDep = Annotated[Metrics, Depends(get_metrics)]
 DecoderDep = Annotated[Decoder, Depends(get_decoder)]
+AnalysesDep = Annotated[AnalysisCache, Depends(get_analyses)]
 ModelStateDep = Annotated[ModelState, Depends(get_model_state)]
 ReadyModelDep = Annotated[ModelState, Depends(get_ready_model)]

@@ -48,6 +48,7 @@ STATUS_MEANINGS: dict[int, str] = {
     404: "No such model or version",
     408: "The request body did not arrive within the body timeout",
     409: "The model is stored but its manifest cannot be read",
+    410: "The analysis's images are no longer kept (evicted from the bounded cache): run /analyze again",
     413: "Upload over the size limit, or an image over the pixel limits",
     415: "Not a PNG, or station data in no supported format",
     422: "A damaged file, or data the model cannot use (too short, sampled too slowly, unsupported image mode)",

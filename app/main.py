@@ -14,8 +14,10 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi.middleware.gzip import GZipMiddleware
 
 from . import __version__
+from .analyses import AnalysisCache
 from .errors import install_error_handlers
 from .limits import BodyLimitMiddleware, Decoder
 from .log import configure_logging
@@ -23,7 +25,8 @@ from .metrics import Metrics, MetricsMiddleware
 from .openapi import install_openapi
 from .request_id import HEADER as REQUEST_ID_HEADER
 from .request_id import RequestIdMiddleware
-from .routers import analyze, health, metrics, models, predict
+from .routers import analyze, health, images, metrics, models, predict
+from .routers.page import install_page
 from .settings import Settings, get_settings
 from .state import ModelState, start_model, stop_model
 
@@ -48,18 +51,23 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         yield
         await stop_model(state)
 
-    app = FastAPI(title="Magnetometer precursor service", version=__version__, description=DESCRIPTION, lifespan=lifespan)
+    app = FastAPI(title="Magnetometer precursor service", version=__version__, description=DESCRIPTION, lifespan=lifespan,
+                  docs_url=None, redoc_url=None)  # served offline by install_page
     app.state.settings = settings
     app.state.metrics = Metrics()
     app.state.model = ModelState()
     app.state.decoder = Decoder(settings.max_parallel_decodes)
+    app.state.analyses = AnalysisCache()
 
     install_error_handlers(app)
     install_openapi(app, settings)
-    for router in (health.router, predict.router, analyze.router, models.router, metrics.router):
+    for router in (health.router, predict.router, analyze.router, images.router, models.router, metrics.router):
         app.include_router(router)
+    install_page(app)
 
     # Added innermost first: request id, then metrics (which so count the body limits' 408/413), then CORS.
+    # gzip for responses over 1 KB to clients that accept it (PNGs are left as they are).
+    app.add_middleware(GZipMiddleware, minimum_size=1024, compresslevel=6)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_upload_bytes, timeout_s=settings.body_timeout_s)
     if settings.cors_origins:
         app.add_middleware(

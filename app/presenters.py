@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from model_store import Manifest
@@ -36,7 +38,19 @@ def task_outputs(pred: Prediction, labels: dict[str, tuple[str, ...]]) -> dict[s
     return out
 
 
-def explanations(pred: Prediction, manifest: Manifest, image: np.ndarray) -> dict[str, Explanation]:
+def direction_evidence_png(image: np.ndarray, manifest: Manifest, bearing_deg: float | None) -> bytes | None:
+    """The direction-evidence overlay of a direction-aware model's bearing (None for other models)."""
+    physics = manifest.architecture.physics
+    if physics is None or bearing_deg is None:
+        return None
+    return overlay_png(image, direction_evidence(image, physics, bearing_deg))
+
+
+def explanations(
+    pred: Prediction, manifest: Manifest, image: np.ndarray, link: Callable[[str], str] | None = None
+) -> dict[str, Explanation]:
+    """Each head's Grad-CAM (and the bearing's direction evidence) with the overlays as base64 PNGs, or,
+    with ``link`` (image name -> URL, see :mod:`app.analyses`), as URLs of images rendered on request."""
     assert pred.cams is not None
     labels = manifest.labels
     out = {}
@@ -45,12 +59,17 @@ def explanations(pred: Prediction, manifest: Manifest, image: np.ndarray) -> dic
             target_class=labels[task][target],
             map_shape=list(cam.shape),
             map=np.round(cam.astype(np.float64), 6).tolist(),
-            overlay_png_base64=b64(overlay_png(image, cam)),
         )
-    physics = manifest.architecture.physics
-    if physics is not None and pred.bearing_deg is not None and "azimuth" in out:
-        evidence = direction_evidence(image, physics, pred.bearing_deg)
-        out["azimuth"].direction_evidence_png_base64 = b64(overlay_png(image, evidence))
+        if link:
+            out[task].overlay_url = link(f"overlay-{task}")
+        else:
+            out[task].overlay_png_base64 = b64(overlay_png(image, cam))
+    if "azimuth" in out and manifest.architecture.physics is not None and pred.bearing_deg is not None:
+        if link:
+            out["azimuth"].direction_evidence_url = link("direction-evidence")
+        else:
+            out["azimuth"].direction_evidence_png_base64 = b64(
+                direction_evidence_png(image, manifest, pred.bearing_deg))
     return out
 
 

@@ -35,11 +35,15 @@ class Explanation(BaseModel):
     target_class: str = Field(description="class whose score (log probability) was explained")
     map_shape: list[int] = Field(description="shape of the raw Grad-CAM map (the explained stage's feature grid)")
     map: list[list[float]] = Field(description="raw Grad-CAM values, ReLU'd, not normalised")
-    overlay_png_base64: str = Field(description="heat map upsampled to the input size over the power spectrogram")
+    overlay_png_base64: str | None = Field(
+        None, description="heat map upsampled to the input size over the power spectrogram (absent with image_links)")
+    overlay_url: str | None = Field(None, description="/analyze with image_links: where to GET that overlay PNG")
     direction_evidence_png_base64: str | None = Field(
         None, description="azimuth of a direction-aware model: where the bearing comes from (each cell's cross "
                           "spectrum projected on the bearing) over the power spectrogram; Grad-CAM cannot show it, "
                           "as the direction finder is not learnt")
+    direction_evidence_url: str | None = Field(
+        None, description="/analyze with image_links: where to GET the direction-evidence PNG")
 
 
 class InputInfo(BaseModel):
@@ -79,6 +83,8 @@ class WindowResult(BaseModel):
     precursor_probability: float | None = None
     alarm: bool | None = None
     spectrogram_png_base64: str | None = None
+    spectrogram_url: str | None = Field(None, description="with image_links: where to GET this window's spectrogram "
+                                                          "PNG (kept for a while; see images_kept)")
     explanation: dict[str, Explanation] | None = None
 
 
@@ -107,6 +113,7 @@ class AnalyzeResponse(BaseModel):
     hop_hours: float
     windows: list[WindowResult]
     summary: AnalyzeSummary
+    images_kept: str | None = Field(None, description="with image_links: how long the image URLs stay valid")
 
 
 class ModelSummary(BaseModel):

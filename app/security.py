@@ -85,9 +85,11 @@ def api_key_guard(applies: Callable[[Settings], bool]) -> Callable:
     return guard
 
 
-# Where the API key is required: POST routes always, health and metrics as the settings say.
+# Where the API key is required: POST routes and the images of their results always, health and metrics
+# as the settings say.
 KEY_SCOPES: dict[str, Callable[[Settings], bool]] = {
     "post": lambda s: True,
+    "results": lambda s: True,
     "health": lambda s: s.api_key_on_health,
     "metrics": lambda s: s.api_key_on_metrics,
 }

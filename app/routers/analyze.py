@@ -17,11 +17,12 @@ import numpy as np
 from fastapi import APIRouter, File, Form, UploadFile
 from starlette.concurrency import run_in_threadpool
 
-from model_store import InputSpec, StationSeries, read_series, supported_formats
+from model_store import InputSpec, Manifest, StationSeries, read_series, supported_formats
 from model_store.spectrogram import Window, conform_sampling, cut_windows, image_to_png, normalize, quantize, window_to_image
 from model_store.stations import get_station
 
-from ..deps import DecoderDep, MetricsDep, ReadyModelDep, SettingsDep
+from ..analyses import KeptAnalysis, KeptWindow, image_url
+from ..deps import AnalysesDep, DecoderDep, MetricsDep, ReadyModelDep, SettingsDep
 from ..errors import ServiceError, error_responses
 from ..explain import b64
 from ..presenters import explain_request, explanations, model_ref, task_outputs
@@ -93,6 +94,7 @@ async def analyze(
     metrics: MetricsDep,
     settings: SettingsDep,
     decoder: DecoderDep,
+    analyses: AnalysesDep,
     file: Annotated[UploadFile, File(description="station data: FRG-604RC day (.gz ok), IAGA-2002, CSV, ImagCDF, miniSEED")],
     format: Annotated[  # noqa: A002
         str | None, Form(max_length=16, description="a supported format name (any case); detected if omitted")
@@ -109,7 +111,11 @@ async def analyze(
     model: Annotated[
         str | None, Form(max_length=80, description="served model name[:version] to use (default: the default model)")
     ] = None,
+    image_links: Annotated[bool, Form(description=(
+        "images as URLs instead of base64: every analysed window gets spectrogram_url and, with explain, each "
+        "explanation overlay_url (GET them from /v2/analyses/...; kept in a bounded in-memory cache)"))] = False,
 ) -> AnalyzeResponse:
+    analysis_id = str(uuid.uuid4())
     served = state.get(model) if model else state.default
     loaded = served.loaded
     spec, labels = loaded.input_spec, loaded.manifest.labels
@@ -139,14 +145,19 @@ async def analyze(
                 r.outputs = task_outputs(preds[i], labels)
                 r.precursor_probability = preds[i].precursor_probability
                 r.alarm = preds[i].alarm
-                if include_spectrograms:
+                link = (lambda name, i=i: image_url(analysis_id, i, name)) if image_links else None
+                if link:
+                    r.spectrogram_url = link("spectrogram")
+                elif include_spectrograms:
                     r.spectrogram_png_base64 = b64(image_to_png(prepared.images[i], spec))
                 if explain:
-                    r.explanation = explanations(preds[i], loaded.manifest, prepared.images[i])
+                    r.explanation = explanations(preds[i], loaded.manifest, prepared.images[i], link)
             results.append(r)
         return results
 
     windows = await run_in_threadpool(build_windows)
+    if image_links:
+        analyses.put(analysis_id, _kept(loaded.manifest, prepared, preds))
     analysed = [w for w in windows if w.outputs is not None]
     best = max(analysed, key=lambda w: w.precursor_probability, default=None)
     summary = AnalyzeSummary(
@@ -161,7 +172,7 @@ async def analyze(
         azimuth_labels=dict(Counter(w.outputs["azimuth"].label for w in analysed)),
     )
     return AnalyzeResponse(
-        id=str(uuid.uuid4()),
+        id=analysis_id,
         model=model_ref(loaded.manifest),
         station=_station_info(series, station),
         source_format=series.source_format,
@@ -173,4 +184,18 @@ async def analyze(
         hop_hours=hop_s / 3600,
         windows=windows,
         summary=summary,
+        images_kept=analyses.describe() if image_links else None,
     )
+
+
+def _kept(manifest: Manifest, prepared: _Prepared, preds: dict) -> KeptAnalysis:
+    """What the image route needs to draw this analysis's PNGs later: 8-bit inputs and Grad-CAM maps."""
+    windows: dict[int, KeptWindow | str] = {}
+    for i, w in enumerate(prepared.windows):
+        if i not in preds:
+            windows[i] = w.skipped_reason or "not analysed"
+            continue
+        cams = {task: cam for task, (_, cam) in (preds[i].cams or {}).items()}
+        pixels = np.rint(prepared.images[i] * 255.0).astype(np.uint8)
+        windows[i] = KeptWindow(pixels, cams, preds[i].bearing_deg)
+    return KeptAnalysis(manifest, windows)

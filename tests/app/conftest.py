@@ -28,15 +28,21 @@ def tiny_cross_model():
                         physics=physics_config(CROSS_SPEC), cam_stage=2)
 
 
-@pytest.fixture(scope="session")
-def store(tmp_path_factory):
-    root = tmp_path_factory.mktemp("store")
+def build_store(root) -> ModelRegistry:
+    """The two tiny models in a store at ``root``."""
     torch.manual_seed(0)
     registry = ModelRegistry(root)
     registry.save(create_model("convnext_atto", head_hidden=32), MODEL, input_spec=InputSpec(), provenance=UNTRAINED,
                   make_default=True)
     registry.save(tiny_cross_model(), CROSS_MODEL, input_spec=CROSS_SPEC, provenance=UNTRAINED,
                   calibration=Calibration(alarm_threshold=0.7))
+    return registry
+
+
+@pytest.fixture(scope="session")
+def store(tmp_path_factory):
+    root = tmp_path_factory.mktemp("store")
+    build_store(root)
     return root
 
 
