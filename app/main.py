@@ -51,7 +51,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(title="Magnetometer precursor service", version=__version__, description=DESCRIPTION, lifespan=lifespan)
     app.state.settings = settings
     app.state.metrics = Metrics()
-    app.state.model = ModelState()
+    app.state.model = ModelState.for_settings(settings, app.state.metrics)
     app.state.decoder = Decoder(settings.max_parallel_decodes)
 
     install_error_handlers(app)
