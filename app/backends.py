@@ -88,7 +88,7 @@ class OnnxBackend:
         return torch.from_numpy(self._sessions["cam"].run(None, {INPUT_NAME: x.numpy()})[0])
 
 
-def _probe(loaded: LoadedModel) -> torch.Tensor:
+def probe(loaded: LoadedModel) -> torch.Tensor:
     """A fixed batch of plausible inputs: uniform images in [0, 1], normalised as the service does."""
     spec = loaded.input_spec
     images = np.random.default_rng(0).random((PROBE_BATCH, spec.in_chans, *spec.image_size), dtype=np.float32)
@@ -140,8 +140,8 @@ def _graph(loaded: LoadedModel, graph: str, x: torch.Tensor, cache: OnnxCache) -
     return data
 
 
-def _onnx(loaded: LoadedModel, settings: Settings, cache: OnnxCache, x: torch.Tensor) -> OnnxBackend | str:
-    """The ONNX Runtime backend, or why there is none."""
+def onnx_backend(loaded: LoadedModel, settings: Settings, cache: OnnxCache, x: torch.Tensor) -> OnnxBackend | str:
+    """The ONNX Runtime backend (not yet checked against eager), or why there is none; ``x`` is a probe batch."""
     try:
         import onnx  # noqa: F401  (the exporter needs it)
         import onnxruntime  # noqa: F401
@@ -160,13 +160,13 @@ def select_backend(loaded: LoadedModel, settings: Settings, cache: OnnxCache | N
     model = loaded.model.eval()
     for p in model.parameters():
         p.requires_grad_(False)
-    x = _probe(loaded)
+    x = probe(loaded)
     with torch.no_grad():
         reference = _probabilities(model(x), loaded)
 
     why_eager = "PRECURSOR_INFERENCE_PATH is eager"
     if settings.inference_path == "onnx":
-        fast = _onnx(loaded, settings, cache or OnnxCache(settings.onnx_cache_path), x)
+        fast = onnx_backend(loaded, settings, cache or OnnxCache(settings.onnx_cache_path), x)
         if isinstance(fast, OnnxBackend):
             diff = _difference(fast, loaded, x, reference)
             if diff <= VERIFY_TOLERANCE:

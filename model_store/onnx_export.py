@@ -12,6 +12,10 @@ Exported with torch's ``torch.export``-based exporter (needs ``onnx`` and ``onnx
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import torch
 from torch import nn
 
@@ -43,6 +47,20 @@ class _Cam(nn.Module):
         return self.model.cam_features(x)
 
 
+@contextmanager
+def _quiet_exporter() -> Iterator[None]:
+    """The exporter's optimiser logs every pass at INFO (hundreds of lines): keep warnings and errors only."""
+    loggers = [logging.getLogger(name) for name in ("onnxscript", "onnx_ir", "torch.onnx")]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(max(lg.getEffectiveLevel(), logging.WARNING))
+    try:
+        yield
+    finally:
+        for lg, level in zip(loggers, levels):
+            lg.setLevel(level)
+
+
 def output_names(graph: str) -> tuple[str, ...]:
     return FORWARD_OUTPUTS if graph == "forward" else ("features",)
 
@@ -58,7 +76,7 @@ def export_graph(model: PrecursorNet, graph: str, example: torch.Tensor) -> byte
         raise ValueError("export an eval-mode model (dropout and drop-path off)")
     module = (_Forward if graph == "forward" else _Cam)(model).eval()
     batch = torch.export.Dim("batch", min=1, max=4096)
-    with torch.no_grad():
+    with torch.no_grad(), _quiet_exporter():
         program = torch.onnx.export(
             module, (example,), dynamo=True, input_names=[INPUT_NAME], output_names=list(output_names(graph)),
             dynamic_shapes={"x": {0: batch}}, optimize=True, verbose=False,
