@@ -73,21 +73,22 @@ class Service:
         return rss_mb(self.proc.pid)
 
 
-class RssSampler:
-    """Samples the service's resident memory in a thread while a load runs: peak and last value."""
+class _Periodic:
+    """Calls ``tick`` every ``every_s`` in a thread between ``__enter__`` and ``__exit__``."""
 
-    def __init__(self, service: Service, every_s: float = 0.5) -> None:
-        self.service, self.every_s = service, every_s
-        self.peak = self.last = service.rss_mb()
+    def __init__(self, every_s: float) -> None:
+        self.every_s = every_s
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:
         while not self._stop.wait(self.every_s):
-            self.last = self.service.rss_mb()
-            self.peak = max(self.peak, self.last)
+            self.tick()
 
-    def __enter__(self) -> RssSampler:
+    def tick(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self):
         self._thread.start()
         return self
 
@@ -96,33 +97,39 @@ class RssSampler:
         self._thread.join()
 
 
-class LivezProber:
-    """Asks ``/livez`` every ``every_s`` in a thread while a load runs; its latencies (inf for a failure)."""
+class RssSampler(_Periodic):
+    """Samples the service's resident memory while a load runs: peak and last value."""
+
+    def __init__(self, service: Service, every_s: float = 0.5) -> None:
+        super().__init__(every_s)
+        self.service = service
+        self.peak = self.last = service.rss_mb()
+
+    def tick(self) -> None:
+        self.last = self.service.rss_mb()
+        self.peak = max(self.peak, self.last)
+
+
+class LivezProber(_Periodic):
+    """Asks ``/livez`` every ``every_s`` while a load runs; its latencies (inf for a failure)."""
 
     def __init__(self, base: str, every_s: float = 0.05) -> None:
-        self.base, self.every_s = base, every_s
+        super().__init__(every_s)
         self.latencies: list[float] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._client = httpx.Client(base_url=base, timeout=10)
 
-    def _run(self) -> None:
-        with httpx.Client(base_url=self.base, timeout=10) as client:
-            while not self._stop.wait(self.every_s):
-                t0 = time.perf_counter()
-                try:
-                    ok = client.get("/livez").status_code == 200
-                except httpx.HTTPError:
-                    ok = False
-                self.latencies.append(time.perf_counter() - t0 if ok else float("inf"))
+    def tick(self) -> None:
+        t0 = time.perf_counter()
+        try:
+            ok = self._client.get("/livez").status_code == 200
+        except httpx.HTTPError:
+            ok = False
+        self.latencies.append(time.perf_counter() - t0 if ok else float("inf"))
 
     def percentile_ms(self, q: float) -> float | None:
         value = percentile(self.latencies, q)
         return None if value is None else 1000 * value
 
-    def __enter__(self) -> LivezProber:
-        self._thread.start()
-        return self
-
     def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
+        super().__exit__(*exc)
+        self._client.close()
