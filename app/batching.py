@@ -127,23 +127,25 @@ class Batcher:
         return live
 
     async def _worker(self) -> None:
-        loop = asyncio.get_running_loop()
         while True:
             batch = await self._collect()
-            if not batch:
-                continue
-            images = [item.image for item in batch]
-            explain = [item.explain for item in batch]
-            try:
-                result = await loop.run_in_executor(self._executor, self.engine.run, images, explain)
-            except Exception as exc:  # surfaced to every waiting request, then logged once
-                logger.exception("inference failed for a batch of %d", len(batch))
-                for item in batch:
-                    if not item.future.done():
-                        item.future.set_exception(exc)
-                continue
-            if self.on_batch:
-                self.on_batch(result, len(batch))
-            for item, pred in zip(batch, result.predictions):
+            if batch:
+                await self._run(batch)
+            del batch  # hold no images or results while waiting for the next batch
+
+    async def _run(self, batch: list[_Item]) -> None:
+        images = [item.image for item in batch]
+        explain = [item.explain for item in batch]
+        try:
+            result = await asyncio.get_running_loop().run_in_executor(self._executor, self.engine.run, images, explain)
+        except Exception as exc:  # surfaced to every waiting request, then logged once
+            logger.exception("inference failed for a batch of %d", len(batch))
+            for item in batch:
                 if not item.future.done():
-                    item.future.set_result(pred)
+                    item.future.set_exception(exc)
+            return
+        if self.on_batch:
+            self.on_batch(result, len(batch))
+        for item, pred in zip(batch, result.predictions):
+            if not item.future.done():
+                item.future.set_result(pred)
