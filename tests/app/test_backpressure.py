@@ -2,10 +2,13 @@
 per-request deadline that drops stale work, health answering while the queue is full, and saturation
 reported on /readyz when asked."""
 
+import io
 import re
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+
+from PIL import Image
 
 from .conftest import make_client, png_file, wait_ready
 
@@ -76,15 +79,19 @@ def test_many_concurrent_requests_against_a_tiny_bound_get_answers_or_503_never_
         assert c.get("/livez").status_code == 200 and c.get("/readyz").status_code == 200  # not reported by default
 
 
-def test_work_queued_past_its_deadline_is_dropped_with_a_clear_error(store, lut_bytes):
-    # 20 ms is less than cutting and rendering the first chunk of windows takes: every chunk is stale when
-    # the inference thread would get it, and is dropped there
-    with make_client(model_store=store, request_deadline_s=0.02) as c:
+def test_work_queued_past_its_deadline_is_dropped_with_a_clear_error(store, lut_bytes, lut_png):
+    # 1 ms is less than decoding a 1024x1024 PNG takes, so the image is stale when the inference thread would
+    # take it, and is dropped there; /analyze stops before making spectrograms nobody would predict
+    big = io.BytesIO()
+    Image.open(io.BytesIO(lut_png)).resize((1024, 1024)).save(big, format="PNG")
+    with make_client(model_store=store, request_deadline_s=0.001) as c:
         wait_ready(c)
-        r = c.post("/analyze", files=_upload(lut_bytes), data={"hop_hours": "1"})
-        assert r.status_code == 503 and int(r.headers["Retry-After"]) >= 1
-        assert "dropped: it waited for the model past the service's 0.02 s deadline" in r.json()["error"]
+        for r in (c.post("/predict", files=png_file(big.getvalue())),
+                  c.post("/analyze", files=_upload(lut_bytes), data={"hop_hours": "1"})):
+            assert r.status_code == 503 and int(r.headers["Retry-After"]) >= 1
+            assert "dropped: it waited for the model past the service's 0.001 s deadline" in r.json()["error"]
         metrics = c.get("/metrics").text
-        assert _metric(metrics, r'precursor_backpressure_refusals_total\{reason="deadline"\}') >= 1
-        assert _metric(metrics, "precursor_queued_images") == 0  # the dropped request gave its images back
+        assert _metric(metrics, r'precursor_backpressure_refusals_total\{reason="deadline"\}') >= 2
+        assert _metric(metrics, r'precursor_inference_batch_size_count') == 0  # nothing stale was run
+        assert _metric(metrics, "precursor_queued_images") == 0  # the dropped requests gave their images back
         assert c.get("/livez").status_code == 200 and c.get("/readyz").status_code == 200
