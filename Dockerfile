@@ -14,8 +14,8 @@ COPY pyproject.toml README.md LICENSE ./
 COPY model_store model_store
 COPY app app
 COPY training training
-# the optional readers (ImagCDF, miniSEED) are part of the service image
-RUN pip install -c constraints.txt '.[cdf,mseed]'
+# the optional readers (ImagCDF, miniSEED) and the fast inference path (ONNX Runtime) are part of the service image
+RUN pip install -c constraints.txt '.[cdf,mseed,fast]'
 
 FROM python:3.11-slim
 RUN useradd --create-home --uid 10001 precursor

@@ -5,7 +5,8 @@ the model at the same time (Grad-CAM included), and images arriving together sha
 whatever queued while a batch ran forms the next batch (``wait_s`` can hold a lone request a little
 longer to collect company). The model must also be loaded on that same thread: torch's OpenMP pool
 belongs to the thread that first runs a parallel region, and a second thread's pool on the same cores
-made batch-1 inference about 2x slower in the benchmarks.
+made batch-1 inference about 2x slower in the benchmarks. Images are stacked into a batch on that thread
+too, not on the event loop. Work whose request's deadline has passed is dropped when a batch is formed.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Callable
 
 import numpy as np
 
+from .admission import Deadline
 from .engine import BatchResult, ExplainRequest, InferenceEngine, Prediction
 
 logger = logging.getLogger(__name__)
@@ -34,6 +36,7 @@ class _Item:
     image: np.ndarray
     explain: ExplainRequest | None
     future: asyncio.Future
+    deadline: Deadline | None
 
 
 class Batcher:
@@ -44,11 +47,13 @@ class Batcher:
         wait_s: float,
         on_batch: Callable[[BatchResult, int], None] | None = None,
         executor: ThreadPoolExecutor | None = None,
+        on_expired: Callable[[Deadline], Exception] | None = None,
     ) -> None:
         self.engine = engine
         self.max_batch = max_batch
         self.wait_s = wait_s
         self.on_batch = on_batch
+        self.on_expired = on_expired or (lambda d: TimeoutError(f"dropped after its {d.budget_s:g} s deadline"))
         self._queue: asyncio.Queue[_Item] = asyncio.Queue()
         self._executor = executor or inference_executor()
         self._task: asyncio.Task | None = None
@@ -67,13 +72,24 @@ class Batcher:
         if shutdown_executor:
             self._executor.shutdown(wait=True, cancel_futures=True)
 
-    async def submit(self, images: np.ndarray, explain: list[ExplainRequest | None]) -> list[Prediction]:
-        """Predict each image of ``images`` (N, C, H, W), normalised model inputs."""
+    async def submit(
+        self, images: list[np.ndarray], explain: list[ExplainRequest | None], deadline: Deadline | None = None
+    ) -> list[Prediction]:
+        """Predict each of ``images`` (C, H, W), normalised model inputs; work still queued after ``deadline``
+        is dropped (the exception ``on_expired`` makes is raised here)."""
         loop = asyncio.get_running_loop()
-        items = [_Item(img, exp, loop.create_future()) for img, exp in zip(images, explain)]
+        items = [_Item(img, exp, loop.create_future(), deadline) for img, exp in zip(images, explain)]
         for item in items:
             self._queue.put_nowait(item)
-        return list(await asyncio.gather(*(item.future for item in items)))
+        try:
+            return list(await asyncio.gather(*(item.future for item in items)))
+        except BaseException:
+            for item in items:  # the rest of this request is not worth running; one error is enough
+                if not item.future.done():
+                    item.future.cancel()
+                elif not item.future.cancelled():
+                    item.future.exception()  # retrieved, so asyncio does not log it as lost
+            raise
 
     async def _collect(self) -> list[_Item]:
         batch = [await self._queue.get()]
@@ -81,7 +97,7 @@ class Batcher:
         if self.wait_s <= 0:
             while len(batch) < self.max_batch and not self._queue.empty():
                 batch.append(self._queue.get_nowait())
-            return [item for item in batch if not item.future.cancelled()]
+            return self._live(batch)
         while len(batch) < self.max_batch:
             try:
                 batch.append(self._queue.get_nowait())
@@ -95,26 +111,41 @@ class Batcher:
                 batch.append(await asyncio.wait_for(self._queue.get(), remaining))
             except asyncio.TimeoutError:
                 break
-        return [item for item in batch if not item.future.cancelled()]
+        return self._live(batch)
+
+    def _live(self, batch: list[_Item]) -> list[_Item]:
+        """The items still worth running; those past their deadline are answered with the error."""
+        now = time.monotonic()
+        live = []
+        for item in batch:
+            if item.future.done():  # cancelled: its request is gone
+                continue
+            if item.deadline is not None and item.deadline.expired(now):
+                item.future.set_exception(self.on_expired(item.deadline))
+                continue
+            live.append(item)
+        return live
 
     async def _worker(self) -> None:
-        loop = asyncio.get_running_loop()
         while True:
             batch = await self._collect()
-            if not batch:
-                continue
-            images = np.stack([item.image for item in batch])
-            explain = [item.explain for item in batch]
-            try:
-                result = await loop.run_in_executor(self._executor, self.engine.run, images, explain)
-            except Exception as exc:  # surfaced to every waiting request, then logged once
-                logger.exception("inference failed for a batch of %d", len(batch))
-                for item in batch:
-                    if not item.future.done():
-                        item.future.set_exception(exc)
-                continue
-            if self.on_batch:
-                self.on_batch(result, len(batch))
-            for item, pred in zip(batch, result.predictions):
+            if batch:
+                await self._run(batch)
+            del batch  # hold no images or results while waiting for the next batch
+
+    async def _run(self, batch: list[_Item]) -> None:
+        images = [item.image for item in batch]
+        explain = [item.explain for item in batch]
+        try:
+            result = await asyncio.get_running_loop().run_in_executor(self._executor, self.engine.run, images, explain)
+        except Exception as exc:  # surfaced to every waiting request, then logged once
+            logger.exception("inference failed for a batch of %d", len(batch))
+            for item in batch:
                 if not item.future.done():
-                    item.future.set_result(pred)
+                    item.future.set_exception(exc)
+            return
+        if self.on_batch:
+            self.on_batch(result, len(batch))
+        for item, pred in zip(batch, result.predictions):
+            if not item.future.done():
+                item.future.set_result(pred)

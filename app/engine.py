@@ -16,6 +16,7 @@ import torch
 from model_store import LoadedModel
 from model_store.outputs import bearing_parameters, bearing_summary, decide, served_log_probs
 
+from .backends import Backend, EagerBackend
 from .explain import grad_cam
 
 
@@ -34,7 +35,6 @@ class Prediction:
     alarm: bool  # P(event) >= the model's alarm threshold
     bearing_deg: float | None = None  # bearing head: most probable bearing given an event ...
     bearing_uncertainty_deg: float | None = None  # ... and its circular standard deviation
-    direction_vector: np.ndarray | None = None  # bearing head: the direction finder's (north, east) vector
     cams: dict[str, tuple[int, np.ndarray]] | None = None  # task -> (explained class index, raw map)
 
 
@@ -46,35 +46,39 @@ class BatchResult:
 
 
 class InferenceEngine:
-    """Not thread-safe: one caller at a time (the batcher's single worker thread)."""
+    """Not thread-safe: one caller at a time (the batcher's single worker thread).
 
-    def __init__(self, loaded: LoadedModel) -> None:
+    ``backend`` runs the network (ONNX Runtime or eager torch, :mod:`app.backends`); Grad-CAM takes the
+    explained stage's feature map from it and runs the rest of the network in torch, with gradients.
+    """
+
+    def __init__(self, loaded: LoadedModel, backend: Backend | None = None) -> None:
         self.loaded = loaded
         self.model = loaded.model.eval()
         for p in self.model.parameters():
             p.requires_grad_(False)
+        self.backend = backend or EagerBackend(self.model, channels_last=False)
         self.calibration = loaded.manifest.calibration
         self.azimuth_head = self.model.config.azimuth_head
 
-    def run(self, inputs: np.ndarray, explain: list[ExplainRequest | None]) -> BatchResult:
-        x = torch.from_numpy(np.ascontiguousarray(inputs, dtype=np.float32))
+    def run(self, inputs: list[np.ndarray], explain: list[ExplainRequest | None]) -> BatchResult:
+        """Predict normalised inputs, each (C, H, W); stacked into one batch here, on the caller's thread."""
+        x = torch.from_numpy(np.stack(inputs).astype(np.float32, copy=False))
         wanted = [i for i, e in enumerate(explain) if e is not None]
         t0 = time.perf_counter()
         if not wanted:
+            raw = self.backend.forward(x)
             with torch.no_grad():
-                raw = self.model(x)
                 logp = served_log_probs(raw, self.calibration, self.azimuth_head)
-            preds = self._predictions(raw, logp, x)
+            preds = self._predictions(raw, logp, len(x))
             return BatchResult(preds, time.perf_counter() - t0, 0.0)
 
-        with torch.no_grad():
-            features = self.model.cam_features(x)
-        features = features.detach().requires_grad_(True)
+        features = self.backend.cam_features(x).detach().requires_grad_(True)
         with torch.enable_grad():
             raw = self.model.heads_from_cam_features(features, x)
             logp = served_log_probs(raw, self.calibration, self.azimuth_head)
             preds = self._predictions({k: v.detach() for k, v in raw.items()},
-                                      {k: v.detach() for k, v in logp.items()}, x)
+                                      {k: v.detach() for k, v in logp.items()}, len(x))
             t1 = time.perf_counter()
             rows = torch.tensor(wanted)
             cams: dict[str, tuple[np.ndarray, np.ndarray]] = {}
@@ -91,23 +95,20 @@ class InferenceEngine:
             preds[i].cams = {task: (int(cams[task][0][k]), cams[task][1][k]) for task in cams}
         return BatchResult(preds, t1 - t0, t2 - t1)
 
-    def _predictions(self, raw: dict[str, torch.Tensor], logp: dict[str, torch.Tensor], x: torch.Tensor) -> list[Prediction]:
+    def _predictions(self, raw: dict[str, torch.Tensor], logp: dict[str, torch.Tensor], n: int) -> list[Prediction]:
         probs = {t: v.exp().numpy().astype(np.float64) for t, v in logp.items()}
         decisions = decide(probs, self.calibration)
-        bearing = spread = vector = None
+        bearing = spread = None
         if self.azimuth_head == "bearing":
             bearing, spread = bearing_summary(*bearing_parameters(raw, self.calibration))
-            with torch.no_grad():
-                vector = self.model.physics(x)[0].numpy()
-        out = []
-        for i in range(len(x)):
-            out.append(Prediction(
+        return [
+            Prediction(
                 probabilities={t: p[i] for t, p in probs.items()},
                 labels={t: int(v[i]) for t, v in decisions.labels.items()},
                 precursor_probability=float(decisions.precursor_probability[i]),
                 alarm=bool(decisions.alarm[i]),
                 bearing_deg=None if bearing is None else float(bearing[i]),
                 bearing_uncertainty_deg=None if spread is None else float(spread[i]),
-                direction_vector=None if vector is None else vector[i],
-            ))
-        return out
+            )
+            for i in range(n)
+        ]

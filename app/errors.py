@@ -52,7 +52,8 @@ STATUS_MEANINGS: dict[int, str] = {
     413: "Upload over the size limit, or an image over the pixel limits",
     415: "Not a PNG, or station data in no supported format",
     422: "A damaged file, or data the model cannot use (too short, sampled too slowly, unsupported image mode)",
-    503: "No model is ready yet (loading, or loading failed)",
+    503: "No model is ready yet (loading, or loading failed), or the service is busy: the inference queue is full "
+         "or the request's deadline passed (with Retry-After)",
 }
 
 

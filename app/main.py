@@ -55,7 +55,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                   docs_url=None, redoc_url=None)  # served offline by install_page
     app.state.settings = settings
     app.state.metrics = Metrics()
-    app.state.model = ModelState()
+    app.state.model = ModelState.for_settings(settings, app.state.metrics)
     app.state.decoder = Decoder(settings.max_parallel_decodes)
     app.state.analyses = AnalysisCache()
 

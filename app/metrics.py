@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics, generate_latest
@@ -41,8 +41,28 @@ class Metrics:
             "precursor_model_load_seconds", "Time to load, verify and warm up the model", registry=self.registry
         )
         self.model_ready = Gauge("precursor_model_ready", "1 when a model is loaded and warmed up", registry=self.registry)
+        self.inference_path = Gauge(
+            "precursor_inference_path", "1 for the path (onnxruntime or eager) each served model runs on",
+            ["model", "path"], registry=self.registry,
+        )
+        self.queued_images = Gauge(
+            "precursor_queued_images", "Images admitted and not yet predicted (the bound is PRECURSOR_MAX_QUEUED_IMAGES)",
+            registry=self.registry,
+        )
+        self.queue_limit = Gauge("precursor_queue_limit_images", "The bound on queued images", registry=self.registry)
+        self.refused = Counter(
+            "precursor_backpressure_refusals", "503s of backpressure: requests refused as the queue was full "
+            "(queue_full), queued images dropped past their request's deadline (deadline)",
+            ["reason"], registry=self.registry,
+        )
         for stage in STAGES:
             self.stage.labels(stage)
+        for reason in ("queue_full", "deadline"):
+            self.refused.labels(reason)
+
+    def watch_queue(self, held: Callable[[], float], limit: int) -> None:
+        self.queued_images.set_function(held)
+        self.queue_limit.set(limit)
 
     def observe_stage(self, stage: str, seconds: float) -> None:
         self.stage.labels(stage).observe(seconds)

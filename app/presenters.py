@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
+from fastapi.responses import Response
+from pydantic import BaseModel
 
 from model_store import Manifest
 
@@ -84,3 +86,9 @@ def explain_request(labels: dict[str, tuple[str, ...]], **targets: str | None) -
             raise ServiceError(400, f"unknown {task} class {name!r}; choose from {', '.join(labels[task])}")
         resolved[task] = labels[task].index(name)
     return ExplainRequest(resolved)
+
+
+def json_response(body: BaseModel) -> Response:
+    """The response body serialised once by pydantic (no second validation, no ``json.dumps`` of a dict);
+    for a large body call it in a worker thread, off the event loop."""
+    return Response(body.model_dump_json(exclude_none=True), media_type="application/json")

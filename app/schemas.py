@@ -140,10 +140,14 @@ class ModelDetail(ModelSummary):
     training: dict[str, Any]
     sha256: str
     weights_bytes: int
+    inference: dict[str, Any] | None = Field(
+        None, description="served models: the path that runs it (onnxruntime or eager), whether the eager model is "
+                          "channels-last, why, and its largest probability difference from eager fp32 at load")
 
 
 class Health(BaseModel):
-    status: str
+    status: str = Field(description="alive; loading, ready or failed; saturated (only with "
+                                    "PRECURSOR_READYZ_REPORTS_SATURATION, while the inference queue is full)")
     reason: str | None = None
     model: str | None = Field(None, description="the default model, once ready")
     models: list[str] | None = Field(None, description="every served model, once ready")

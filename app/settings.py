@@ -11,6 +11,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from model_store import PACKAGED_STORE
 
+from .onnx_cache import default_cache_dir
+
 ENV_PREFIX = "PRECURSOR_"
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 
@@ -40,6 +42,31 @@ class Settings(BaseSettings):
     batch_wait_ms: float = Field(
         0.0, ge=0, description="Extra wait to fill a batch; 0 = run at once (requests that queue meanwhile form the next batch)"
     )
+    inference_path: Literal["onnx", "eager"] = Field(
+        "onnx", description="onnx: ONNX Runtime runs each model (exported once, cached, checked against eager fp32 at "
+        "load; a model falls back to eager torch, saying why, without onnxruntime or if the export or the check fails); "
+        "eager: torch only",
+    )
+    onnx_cache_dir: Path | None = Field(
+        None, description="Directory for exported ONNX graphs (must be this user's and writable by no one else); "
+        "unset = <temp dir>/precursor-onnx-<uid>",
+    )
+    onnx_spin_wait: bool = Field(
+        True, description="ONNX Runtime's threads spin briefly for more work (lower latency; false leaves the cores "
+        "to request handling between batches)",
+    )
+    channels_last: bool = Field(False, description="Eager path: run the torch model in channels-last memory format")
+    max_queued_images: int = Field(
+        128, ge=1, description="Most images admitted and waiting for the model, all requests together; past it 503 "
+        "with Retry-After (a request with more images is admitted only into an empty queue)",
+    )
+    request_deadline_s: float = Field(
+        30.0, gt=0, description="Seconds after its upload has arrived that a request's queued work is dropped (503)"
+    )
+    readyz_reports_saturation: bool = Field(
+        False, description="/readyz answers 503 (status 'saturated') while the inference queue is full, so an "
+        "orchestrator stops routing to this replica",
+    )
     max_analyze_windows: int = Field(512, ge=1, description="Most windows one /analyze request may cut")
     max_parallel_decodes: int = Field(
         2, ge=1, description="Most uploads decoded at once (a 4096x4096 PNG or a large station file takes a few hundred MB)"
@@ -57,7 +84,7 @@ class Settings(BaseSettings):
     def _upper(cls, value: object) -> object:
         return value.upper() if isinstance(value, str) else value
 
-    @field_validator("api_key", "model", "models", mode="before")
+    @field_validator("api_key", "model", "models", "onnx_cache_dir", mode="before")
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
@@ -65,6 +92,10 @@ class Settings(BaseSettings):
     @property
     def max_upload_bytes(self) -> int:
         return int(self.max_upload_mb * 1024 * 1024)
+
+    @property
+    def onnx_cache_path(self) -> Path:
+        return self.onnx_cache_dir or default_cache_dir()
 
 
 @lru_cache(maxsize=1)

@@ -3,8 +3,10 @@
 Several models can be served at once (by default every model name in the store, newest version): the
 default one answers ``/analyze`` and any PNG that several models could read, and ``/predict`` picks the
 model whose input layout a PNG fits (see :meth:`ModelState.for_png`). All of them run on one inference
-thread. The service is ready once the default model is; a further model that fails to load is reported
-(``/readyz``, ``/v2/models``) and not served.
+thread, behind one bounded queue (:mod:`app.admission`). Each model runs on the path
+:mod:`app.backends` chose for it (ONNX Runtime or eager torch), reported in ``/v2/models/{name}`` and
+``/metrics``. The service is ready once the default model is; a further model that fails to load is
+reported (``/readyz``, ``/v2/models``) and not served.
 """
 
 from __future__ import annotations
@@ -20,10 +22,14 @@ import torch
 from model_store import LoadedModel, ModelRegistry, ModelStoreError
 from model_store.spectrogram import PngImage, layout_fit
 
+from .admission import Admission
+from .backends import InferencePath, select_backend
 from .batching import Batcher, inference_executor
 from .engine import BatchResult, ExplainRequest, InferenceEngine
 from .errors import ServiceError, public_message
+from .memory import HeapTrimmer
 from .metrics import Metrics
+from .onnx_cache import OnnxCache
 from .settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -33,6 +39,7 @@ logger = logging.getLogger(__name__)
 class ServedModel:
     loaded: LoadedModel
     batcher: Batcher
+    inference: InferencePath
 
     @property
     def ref(self) -> str:
@@ -41,6 +48,7 @@ class ServedModel:
 
 @dataclass
 class ModelState:
+    admission: Admission
     status: str = "loading"  # loading | ready | failed
     reason: str = "model is loading"
     models: dict[str, ServedModel] = field(default_factory=dict)  # by reference name:version
@@ -48,6 +56,14 @@ class ModelState:
     failures: dict[str, str] = field(default_factory=dict)  # models that were asked for and did not load
     load_seconds: float | None = None
     _task: asyncio.Task | None = field(default=None, repr=False)
+
+    @classmethod
+    def for_settings(cls, settings: Settings, metrics: Metrics) -> ModelState:
+        """Loading, behind the bounded queue of the settings; memory is trimmed whenever the queue empties."""
+        admission = Admission(settings.max_queued_images, settings.request_deadline_s, on_idle=HeapTrimmer().soon,
+                              on_refused=lambda reason: metrics.refused.labels(reason).inc())
+        metrics.watch_queue(lambda: admission.held, admission.limit)
+        return cls(admission)
 
     @property
     def ready(self) -> bool:
@@ -98,11 +114,15 @@ def _model_refs(settings: Settings, registry: ModelRegistry) -> tuple[str, list[
     return default, [default] + [r for r in others if r.partition(":")[0] != default_name]
 
 
-def _load_and_warm(settings: Settings) -> tuple[str, dict[str, tuple[LoadedModel, InferenceEngine]], dict[str, str]]:
+Loaded = tuple[LoadedModel, InferenceEngine, InferencePath]
+
+
+def _load_and_warm(settings: Settings) -> tuple[str, dict[str, Loaded], dict[str, str]]:
     torch.set_num_threads(settings.torch_threads)
     registry = ModelRegistry(settings.model_store)
     default, refs = _model_refs(settings, registry)
-    loaded_models: dict[str, tuple[LoadedModel, InferenceEngine]] = {}
+    cache = OnnxCache(settings.onnx_cache_path) if settings.inference_path == "onnx" else None
+    loaded_models: dict[str, Loaded] = {}
     failures: dict[str, str] = {}
     for i, ref in enumerate(refs):
         try:
@@ -113,11 +133,13 @@ def _load_and_warm(settings: Settings) -> tuple[str, dict[str, tuple[LoadedModel
             failures[ref] = public_message(str(exc), settings.model_store)
             logger.error("model %s is not served: %s", ref, exc)
             continue
-        engine = InferenceEngine(loaded)
+        backend, path = select_backend(loaded, settings, cache)
+        engine = InferenceEngine(loaded, backend)
         spec = loaded.input_spec
-        warm = np.zeros((1, spec.in_chans, *spec.image_size), dtype=np.float32)
-        engine.run(warm, [ExplainRequest()])  # exercises forward and the Grad-CAM path once
-        loaded_models[loaded.manifest.ref] = (loaded, engine)
+        warm = np.zeros((spec.in_chans, *spec.image_size), dtype=np.float32)
+        engine.run([warm], [None])  # exercises the forward path once ...
+        engine.run([warm], [ExplainRequest()])  # ... and the Grad-CAM path
+        loaded_models[loaded.manifest.ref] = (loaded, engine, path)
         if i == 0:
             default = loaded.manifest.ref
     return default, loaded_models, failures
@@ -147,23 +169,27 @@ async def start_model(state: ModelState, settings: Settings, metrics: Metrics) -
         if result.explain_s:
             metrics.observe_stage("explain", result.explain_s)
         metrics.batch_size.observe(size)
+        state.admission.observe(result.inference_s + result.explain_s, size)
 
-    for ref, (loaded, engine) in loaded_models.items():
-        batcher = Batcher(engine, settings.max_batch_size, settings.batch_wait_ms / 1000.0, on_batch, executor)
+    for ref, (loaded, engine, path) in loaded_models.items():
+        batcher = Batcher(engine, settings.max_batch_size, settings.batch_wait_ms / 1000.0, on_batch, executor,
+                          on_expired=state.admission.expired)
         batcher.start()
-        state.models[ref] = ServedModel(loaded, batcher)
+        state.models[ref] = ServedModel(loaded, batcher, path)
+        metrics.inference_path.labels(ref, path.path).set(1)
     state.default_ref, state.failures = default, failures
     state.load_seconds = time.perf_counter() - t0
     metrics.model_load_seconds.set(state.load_seconds)
     metrics.model_ready.set(1)
     state.status = "ready"
-    state.reason = "models loaded and warmed up: " + ", ".join(state.models)
+    state.reason = "models loaded and warmed up: " + ", ".join(
+        f"{ref} ({served.inference.path})" for ref, served in state.models.items())
     if failures:
         state.reason += "; not served: " + "; ".join(f"{r} ({why})" for r, why in failures.items())
     for ref, served in state.models.items():
         m = served.loaded.manifest
-        logger.info("serving %s%s (%s input, trained on %s)", ref, " (default)" if ref == default else "",
-                    m.input_spec.representation, m.trained_on)
+        logger.info("serving %s%s (%s input, trained on %s) on %s: %s", ref, " (default)" if ref == default else "",
+                    m.input_spec.representation, m.trained_on, served.inference.path, served.inference.reason)
     logger.info("ready after %.2f s", state.load_seconds)
 
 

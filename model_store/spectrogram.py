@@ -16,6 +16,7 @@ import io
 import json
 import math
 import struct
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from fractions import Fraction
@@ -248,8 +249,26 @@ class Window:
     skipped_reason: str | None = None
 
 
-def cut_windows(series: StationSeries, spec: InputSpec, hop_s: float | None = None) -> list[Window]:
-    """Cut full windows of ``spec.window_s`` every ``hop_s`` (default ``spec.hop_s``) from the start.
+def window_step(spec: InputSpec, hop_s: float | None = None) -> int:
+    """Samples between window starts: ``hop_s`` (default ``spec.hop_s``) rounded to whole samples, at least 1.
+
+    Counting windows (:func:`window_count`) and cutting them use this same rounding, so a limit on the
+    count holds for what is cut."""
+    hop = spec.hop_s if hop_s is None else hop_s
+    if not hop > 0:
+        raise ValueError("hop must be positive")
+    return max(1, int(round(hop / spec.sample_interval_s)))
+
+
+def window_count(n_samples: int, spec: InputSpec, hop_s: float | None = None) -> int:
+    """How many full windows :func:`cut_windows` cuts from ``n_samples`` samples at the spec's sampling."""
+    n = spec.samples_per_window
+    return 0 if n_samples < n else (n_samples - n) // window_step(spec, hop_s) + 1
+
+
+def iter_windows(series: StationSeries, spec: InputSpec, hop_s: float | None = None) -> Iterator[Window]:
+    """Full windows of ``spec.window_s`` every ``hop_s`` (default ``spec.hop_s``, rounded to whole samples)
+    from the start, one at a time: a window's data is made only when it is reached.
 
     The series must already be at the spec's sampling (see :func:`conform_sampling`).
     """
@@ -257,14 +276,10 @@ def cut_windows(series: StationSeries, spec: InputSpec, hop_s: float | None = No
         raise UnsupportedSamplingError(
             f"series sampled every {series.sampling_interval_s:g} s; conform it to {spec.sample_interval_s:g} s first"
         )
-    hop = spec.hop_s if hop_s is None else hop_s
-    if hop <= 0:
-        raise ValueError("hop must be positive")
     n = spec.samples_per_window
-    step = max(1, int(round(hop / spec.sample_interval_s)))
+    step = window_step(spec, hop_s)
     stacked = series.stacked()
     missing = series.missing_mask()
-    windows = []
     for i0 in range(0, series.n_samples - n + 1, step):
         miss = missing[i0 : i0 + n]
         valid = 1.0 - float(miss.mean())
@@ -279,8 +294,12 @@ def cut_windows(series: StationSeries, spec: InputSpec, hop_s: float | None = No
             w.skipped_reason = f"gap of {gap_s:g} s exceeds the {spec.max_gap_s:g} s that may be interpolated"
         else:
             w.data = np.stack([_interpolate_gaps(c) for c in stacked[:, i0 : i0 + n]])
-        windows.append(w)
-    return windows
+        yield w
+
+
+def cut_windows(series: StationSeries, spec: InputSpec, hop_s: float | None = None) -> list[Window]:
+    """Every window :func:`iter_windows` gives, with its data."""
+    return list(iter_windows(series, spec, hop_s))
 
 
 # ---------------------------------------------------------------- spectrogram and image
@@ -360,7 +379,10 @@ def normalize(image: np.ndarray, spec: InputSpec) -> np.ndarray:
     """Image in [0, 1] -> model input (float32, per-channel mean/std)."""
     mean = np.asarray(spec.mean, dtype=np.float32)[:, None, None]
     std = np.asarray(spec.std, dtype=np.float32)[:, None, None]
-    return (image.astype(np.float32) - mean) / std
+    out = image.astype(np.float32)  # one copy, then in place: the caller's image is left as it was
+    out -= mean
+    out /= std
+    return out
 
 
 # ---------------------------------------------------------------- PNG

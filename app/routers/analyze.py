@@ -3,41 +3,64 @@
 The windows and spectrograms are built with the served model's InputSpec, exactly as training built
 them, and predicted on the 8-bit image a PNG would hold, so a returned spectrogram PNG posted to
 /predict gives the same probabilities.
+
+Cost is bounded by the limits: the hop is rounded to whole samples and must be at least ``MIN_HOP_S``,
+the window count is computed from that rounded hop before anything is cut, and windows are cut, turned
+into spectrograms, predicted and turned into results a chunk at a time (``max_batch_size`` windows), so
+one request holds one chunk of window data and images at once, not the whole record's.
 """
 
 from __future__ import annotations
 
 import io
+import time
 import uuid
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Annotated
 
 import numpy as np
 from fastapi import APIRouter, File, Form, UploadFile
+from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
-from model_store import InputSpec, Manifest, StationSeries, read_series, supported_formats
-from model_store.spectrogram import Window, conform_sampling, cut_windows, image_to_png, normalize, quantize, window_to_image
+from model_store import InputSpec, StationSeries, read_series, supported_formats
+from model_store.spectrogram import (
+    Window, conform_sampling, image_to_png, iter_windows, normalize, quantize, window_count, window_step,
+    window_to_image,
+)
 from model_store.stations import get_station
 
 from ..analyses import KeptAnalysis, KeptWindow, image_url
 from ..deps import AnalysesDep, DecoderDep, MetricsDep, ReadyModelDep, SettingsDep
+from ..engine import Prediction
 from ..errors import ServiceError, error_responses
 from ..explain import b64
-from ..presenters import explain_request, explanations, model_ref, task_outputs
+from ..metrics import Metrics
+from ..presenters import explain_request, explanations, json_response, model_ref, task_outputs
 from ..schemas import AnalyzeResponse, AnalyzeSummary, StationInfo, WindowResult
 from ..security import guarded
 
 router = APIRouter(tags=["analyze"])
 
+MIN_HOP_S = 600.0  # 10 minutes: the smallest hop_hours accepted (after rounding to whole samples)
+
 
 @dataclass
-class _Prepared:
-    series: StationSeries
+class _Plan:
+    series: StationSeries  # at the spec's sampling
     resampled: bool
+    hop_s: float  # the hop actually used: hop_hours rounded to whole samples
+    n_windows: int
+    windows: Iterator[Window]  # cut lazily, a chunk at a time
+
+
+@dataclass
+class _Chunk:
     windows: list[Window]
-    images: list[np.ndarray | None]
+    images: list[np.ndarray | None]  # quantised image in [0, 1], None for a skipped window
+    inputs: list[np.ndarray]  # model inputs of the windows with an image, in order
 
 
 def _format(name: str | None) -> str | None:
@@ -50,6 +73,19 @@ def _format(name: str | None) -> str | None:
     return fmt
 
 
+def _hop_s(hop_hours: float | None, spec: InputSpec) -> float:
+    """The hop in seconds, rounded to whole samples as windows are cut; below ``MIN_HOP_S`` is a 400."""
+    if hop_hours is None:
+        return window_step(spec) * spec.sample_interval_s
+    hop_s = window_step(spec, hop_hours * 3600) * spec.sample_interval_s
+    if hop_s < MIN_HOP_S:
+        raise ServiceError(
+            400, f"hop_hours must be at least {MIN_HOP_S / 3600:.4g} ({MIN_HOP_S / 60:g} minutes), the smallest hop "
+            f"this service cuts windows at; got {hop_hours:g} ({hop_s:g} s after rounding to whole samples)",
+        )
+    return hop_s
+
+
 def _read(data: bytes, filename: str | None, fmt: str | None) -> StationSeries:
     source = io.BytesIO(data)
     # the name appears in error messages: keep it short and printable
@@ -58,7 +94,7 @@ def _read(data: bytes, filename: str | None, fmt: str | None) -> StationSeries:
     return read_series(source, format=fmt)
 
 
-def _prepare(series: StationSeries, spec: InputSpec, hop_s: float, max_windows: int) -> _Prepared:
+def _plan(series: StationSeries, spec: InputSpec, hop_s: float, max_windows: int) -> _Plan:
     conformed = conform_sampling(series, spec)
     span_s = conformed.n_samples * spec.sample_interval_s
     if span_s < spec.window_s:
@@ -66,15 +102,30 @@ def _prepare(series: StationSeries, spec: InputSpec, hop_s: float, max_windows: 
             422,
             f"the record covers {span_s / 3600:.2f} h; the model needs windows of {spec.window_s / 3600:g} h",
         )
-    n_windows = int((span_s - spec.window_s) // hop_s) + 1
+    n_windows = window_count(conformed.n_samples, spec, hop_s)
     if n_windows > max_windows:
         raise ServiceError(
             422, f"{n_windows} windows at a {hop_s / 3600:g} h hop exceed the limit of {max_windows}; "
             "use a larger hop_hours or a shorter file",
         )
-    windows = cut_windows(conformed, spec, hop_s=hop_s)
-    images = [None if w.data is None else quantize(window_to_image(w.data, spec)) for w in windows]
-    return _Prepared(conformed, conformed is not series, windows, images)
+    return _Plan(conformed, conformed is not series, hop_s, n_windows, iter_windows(conformed, spec, hop_s))
+
+
+def _next_chunk(windows: Iterator[Window], size: int, spec: InputSpec, metrics: Metrics) -> _Chunk:
+    """Up to ``size`` more windows with their images and model inputs (one worker thread)."""
+    t0 = time.perf_counter()
+    chunk = _Chunk([], [], [])
+    for w in windows:
+        image = None if w.data is None else quantize(window_to_image(w.data, spec))
+        w.data = None  # the raw samples are not needed once the image is made
+        chunk.windows.append(w)
+        chunk.images.append(image)
+        if image is not None:
+            chunk.inputs.append(normalize(image, spec))
+        if len(chunk.windows) == size:
+            break
+    metrics.observe_stage("preprocess", time.perf_counter() - t0)
+    return chunk
 
 
 def _station_info(series: StationSeries, override: str | None) -> StationInfo:
@@ -104,7 +155,10 @@ async def analyze(
         Form(max_length=16, pattern=r"^[A-Za-z0-9_-]*$", description="station code (letters, digits, - and _), overriding the file's"),
     ] = None,
     hop_hours: Annotated[
-        float | None, Form(gt=0, le=24, allow_inf_nan=False, description="hop between windows in hours (default: the model's)")
+        float | None,
+        Form(gt=0, le=24, allow_inf_nan=False,
+             description="hop between windows in hours, at least 10 minutes (0.1667) after rounding to whole samples "
+                         "(default: the model's)"),
     ] = None,
     explain: Annotated[bool, Form(description="add Grad-CAM maps for every analysed window")] = False,
     include_spectrograms: Annotated[bool, Form(description="return each window's spectrogram PNG")] = False,
@@ -114,50 +168,62 @@ async def analyze(
     image_links: Annotated[bool, Form(description=(
         "images as URLs instead of base64: every analysed window gets spectrogram_url and, with explain, each "
         "explanation overlay_url (GET them from /v2/analyses/...; kept in a bounded in-memory cache)"))] = False,
-) -> AnalyzeResponse:
+) -> Response:
     analysis_id = str(uuid.uuid4())
+    deadline = state.admission.deadline()
+    state.admission.check()  # a full queue refuses before anything is decoded
     served = state.get(model) if model else state.default
     loaded = served.loaded
     spec, labels = loaded.input_spec, loaded.manifest.labels
-    hop_s = hop_hours * 3600 if hop_hours else float(spec.hop_s)
+    hop_s = _hop_s(hop_hours, spec)
     fmt = _format(format)
-    data = await file.read()
+    request = explain_request(labels) if explain else None
     with metrics.timed("decode"):
-        series = await decoder.run(_read, data, file.filename, fmt)
-    with metrics.timed("preprocess"):
-        prepared = await decoder.run(_prepare, series, spec, hop_s, settings.max_analyze_windows)
+        series = await decoder.run(_read, await file.read(), file.filename, fmt)
+    plan = await decoder.run(_plan, series, spec, hop_s, settings.max_analyze_windows)
 
-    valid = [i for i, img in enumerate(prepared.images) if img is not None]
-    preds = {}
-    if valid:
-        x = np.stack([normalize(prepared.images[i], spec) for i in valid])
-        request = explain_request(labels) if explain else None
-        preds = dict(zip(valid, await served.batcher.submit(x, [request] * len(valid))))
+    kept: dict[int, KeptWindow | str] = {}  # with image_links: what the image route needs later
 
-    def build_windows() -> list[WindowResult]:
-        results = []
-        for i, w in enumerate(prepared.windows):
+    def results(chunk: _Chunk, start: int, preds: list[Prediction]) -> list[WindowResult]:
+        out, predicted = [], iter(preds)
+        for k, (w, image) in enumerate(zip(chunk.windows, chunk.images)):
+            index = start + k
             r = WindowResult(
-                index=i, start=w.start, end=w.end, valid_fraction=round(w.valid_fraction, 6),
+                index=index, start=w.start, end=w.end, valid_fraction=round(w.valid_fraction, 6),
                 longest_gap_s=w.longest_gap_s, skipped_reason=w.skipped_reason,
             )
-            if i in preds:
-                r.outputs = task_outputs(preds[i], labels)
-                r.precursor_probability = preds[i].precursor_probability
-                r.alarm = preds[i].alarm
-                link = (lambda name, i=i: image_url(analysis_id, i, name)) if image_links else None
+            if image is not None:
+                pred = next(predicted)
+                r.outputs = task_outputs(pred, labels)
+                r.precursor_probability = pred.precursor_probability
+                r.alarm = pred.alarm
+                link = (lambda name, i=index: image_url(analysis_id, i, name)) if image_links else None
                 if link:
                     r.spectrogram_url = link("spectrogram")
+                    kept[index] = _kept_window(image, pred)
                 elif include_spectrograms:
-                    r.spectrogram_png_base64 = b64(image_to_png(prepared.images[i], spec))
+                    r.spectrogram_png_base64 = b64(image_to_png(image, spec))
                 if explain:
-                    r.explanation = explanations(preds[i], loaded.manifest, prepared.images[i], link)
-            results.append(r)
-        return results
+                    r.explanation = explanations(pred, loaded.manifest, image, link)
+            elif image_links:
+                kept[index] = w.skipped_reason or "not analysed"
+            out.append(r)
+        return out
 
-    windows = await run_in_threadpool(build_windows)
+    windows: list[WindowResult] = []
+    with state.admission.admit(plan.n_windows) as ticket:
+        while len(windows) < plan.n_windows:
+            if deadline.expired():  # do not make spectrograms that the inference thread would drop
+                raise state.admission.expired(deadline)
+            chunk = await decoder.run(_next_chunk, plan.windows, settings.max_batch_size, spec, metrics)
+            if not chunk.windows:
+                break
+            preds = await served.batcher.submit(chunk.inputs, [request] * len(chunk.inputs), deadline)
+            windows += await run_in_threadpool(results, chunk, len(windows), preds)
+            ticket.release(len(chunk.windows))
     if image_links:
-        analyses.put(analysis_id, _kept(loaded.manifest, prepared, preds))
+        analyses.put(analysis_id, KeptAnalysis(loaded.manifest, kept))
+
     analysed = [w for w in windows if w.outputs is not None]
     best = max(analysed, key=lambda w: w.precursor_probability, default=None)
     summary = AnalyzeSummary(
@@ -171,7 +237,7 @@ async def analyze(
         magnitude_labels=dict(Counter(w.outputs["magnitude"].label for w in analysed)),
         azimuth_labels=dict(Counter(w.outputs["azimuth"].label for w in analysed)),
     )
-    return AnalyzeResponse(
+    body = AnalyzeResponse(
         id=analysis_id,
         model=model_ref(loaded.manifest),
         station=_station_info(series, station),
@@ -179,23 +245,17 @@ async def analyze(
         start=series.start,
         end=series.end,
         sampling_interval_s=series.sampling_interval_s,
-        resampled_to_s=spec.sample_interval_s if prepared.resampled else None,
+        resampled_to_s=spec.sample_interval_s if plan.resampled else None,
         window_hours=spec.window_s / 3600,
-        hop_hours=hop_s / 3600,
+        hop_hours=plan.hop_s / 3600,
         windows=windows,
         summary=summary,
         images_kept=analyses.describe() if image_links else None,
     )
+    return await run_in_threadpool(json_response, body)
 
 
-def _kept(manifest: Manifest, prepared: _Prepared, preds: dict) -> KeptAnalysis:
-    """What the image route needs to draw this analysis's PNGs later: 8-bit inputs and Grad-CAM maps."""
-    windows: dict[int, KeptWindow | str] = {}
-    for i, w in enumerate(prepared.windows):
-        if i not in preds:
-            windows[i] = w.skipped_reason or "not analysed"
-            continue
-        cams = {task: cam for task, (_, cam) in (preds[i].cams or {}).items()}
-        pixels = np.rint(prepared.images[i] * 255.0).astype(np.uint8)
-        windows[i] = KeptWindow(pixels, cams, preds[i].bearing_deg)
-    return KeptAnalysis(manifest, windows)
+def _kept_window(image: np.ndarray, pred: Prediction) -> KeptWindow:
+    """What the image route needs to draw a window's PNGs later: its 8-bit input and Grad-CAM maps."""
+    cams = {task: cam for task, (_, cam) in (pred.cams or {}).items()}
+    return KeptWindow(np.rint(image * 255.0).astype(np.uint8), cams, pred.bearing_deg)

@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
-from ..deps import ModelStateDep
+from ..deps import ModelStateDep, SettingsDep
 from ..schemas import Health
 from ..security import guarded
 
@@ -35,10 +35,19 @@ async def livez() -> Health:
 
 @_probe(
     "/readyz", "/v2/health/ready", response_model=Health,
-    responses={503: {"model": Health, "description": "Loading, or loading failed (the reason says which)"}},
+    responses={503: {"model": Health, "description": "Loading, or loading failed (the reason says which); or, with "
+                                                      "PRECURSOR_READYZ_REPORTS_SATURATION, the inference queue is full"}},
 )
-async def readyz(state: ModelStateDep) -> JSONResponse:
-    """200 once a model is loaded and warmed up; 503 while loading or after a failed load, with the reason."""
+async def readyz(state: ModelStateDep, settings: SettingsDep) -> JSONResponse:
+    """200 once a model is loaded and warmed up; 503 while loading or after a failed load, with the reason (and,
+    if the settings say so, while the inference queue is full: status ``saturated``, with ``Retry-After``)."""
+    models = list(state.models) or None
+    admission = state.admission
+    if state.ready and settings.readyz_reports_saturation and admission.saturated:
+        retry = admission.retry_after()
+        reason = f"the inference queue is full ({admission.held} of {admission.limit} images); retry in {retry} s"
+        body = Health(status="saturated", reason=reason, model=state.default_ref, models=models)
+        return JSONResponse(body.model_dump(exclude_none=True), status_code=503, headers={"Retry-After": str(retry)})
     body = Health(status=state.status, reason=state.reason, model=state.default_ref if state.ready else None,
-                  models=list(state.models) or None).model_dump(exclude_none=True)
-    return JSONResponse(body, status_code=200 if state.ready else 503)
+                  models=models)
+    return JSONResponse(body.model_dump(exclude_none=True), status_code=200 if state.ready else 503)

@@ -61,4 +61,5 @@ async def model_detail(name: str, settings: SettingsDep, state: ModelStateDep, v
         calibration=d["calibration"],
         labels=d["labels"], input_spec=d["input_spec"], architecture=d["architecture"], metrics=m.metrics,
         provenance=m.provenance, training=m.training, sha256=m.weights_sha256, weights_bytes=m.weights_bytes,
+        inference=state.models[m.ref].inference.to_dict() if m.ref in state.models else None,
     )

@@ -3,24 +3,48 @@
 The PNG is answered by the served model it is meant for (see ``ModelState.for_png``): a seed-style
 power spectrogram by the power-only model, a two-panel cross-spectral PNG by the direction-aware one,
 or the model named in the ``model`` field. The response says which model answered and why.
+
+One image is admitted to the inference queue before anything is decoded (503 with Retry-After when it is
+full); decoding, choosing the model and normalising happen in one worker thread.
 """
 
 from __future__ import annotations
 
+import time
 import uuid
 from typing import Annotated
 
+import numpy as np
 from fastapi import APIRouter, File, Form, UploadFile
+from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
 
-from model_store.spectrogram import normalize, png_to_image, read_png
+from model_store.spectrogram import DecodedImage, normalize, png_to_image, read_png
 
 from ..deps import DecoderDep, MetricsDep, ReadyModelDep
 from ..errors import error_responses
-from ..presenters import explain_request, explanations, model_ref, task_outputs
+from ..metrics import Metrics
+from ..presenters import explain_request, explanations, json_response, model_ref, task_outputs
 from ..schemas import InputInfo, PredictResponse
 from ..security import guarded
+from ..state import ModelState, ServedModel
 
 router = APIRouter(tags=["predict"])
+
+
+def _decode(
+    data: bytes, state: ModelState, model: str | None, metrics: Metrics
+) -> tuple[ServedModel, str, DecodedImage, np.ndarray]:
+    """PNG bytes -> the model that answers, why, the decoded image and the model input (one worker thread)."""
+    t0 = time.perf_counter()
+    png = read_png(data)
+    served, selected_by = (state.get(model), "the model field") if model else state.for_png(png)
+    decoded = png_to_image(png, served.loaded.input_spec)
+    t1 = time.perf_counter()
+    x = normalize(decoded.image, served.loaded.input_spec)
+    metrics.observe_stage("decode", t1 - t0)
+    metrics.observe_stage("preprocess", time.perf_counter() - t1)
+    return served, selected_by, decoded, x
 
 
 @router.post(
@@ -42,28 +66,28 @@ async def predict(
     model: Annotated[
         str | None, Form(max_length=80, description="served model name[:version] to use (default: the one the PNG fits)")
     ] = None,
-) -> PredictResponse:
-    data = await file.read()
-    with metrics.timed("decode"):
-        png = await decoder.run(read_png, data)
-    served, selected_by = (state.get(model), "the model field") if model else state.for_png(png)
-    loaded = served.loaded
-    spec, labels = loaded.input_spec, loaded.manifest.labels
-    request = explain_request(labels, magnitude=target_magnitude, azimuth=target_azimuth) if explain else None
-    with metrics.timed("decode"):
-        decoded = await decoder.run(png_to_image, png, spec)
-    with metrics.timed("preprocess"):
-        x = normalize(decoded.image, spec)[None]
-    (pred,) = await served.batcher.submit(x, [request])
+) -> Response:
+    deadline = state.admission.deadline()
+    with state.admission.admit(1):
+        served, selected_by, decoded, x = await decoder.run(_decode, await file.read(), state, model, metrics)
+        loaded = served.loaded
+        spec, labels = loaded.input_spec, loaded.manifest.labels
+        request = explain_request(labels, magnitude=target_magnitude, azimuth=target_azimuth) if explain else None
+        (pred,) = await served.batcher.submit([x], [request], deadline)
     height, width = decoded.original_size
     note = (f"resized from {width}x{height} to {spec.png_size[1]}x{spec.png_size[0]}" if decoded.resized else None)
-    return PredictResponse(
-        id=str(uuid.uuid4()),
-        model=model_ref(loaded.manifest, selected_by),
-        input=InputInfo(width=width, height=height, resized=decoded.resized, note=note),
-        outputs=task_outputs(pred, labels),
-        precursor_probability=pred.precursor_probability,
-        alarm=pred.alarm,
-        alarm_threshold=loaded.manifest.calibration.alarm_threshold,
-        explanation=explanations(pred, loaded.manifest, decoded.image) if explain else None,
-    )
+
+    def respond() -> Response:
+        return json_response(PredictResponse(
+            id=str(uuid.uuid4()),
+            model=model_ref(loaded.manifest, selected_by),
+            input=InputInfo(width=width, height=height, resized=decoded.resized, note=note),
+            outputs=task_outputs(pred, labels),
+            precursor_probability=pred.precursor_probability,
+            alarm=pred.alarm,
+            alarm_threshold=loaded.manifest.calibration.alarm_threshold,
+            explanation=explanations(pred, loaded.manifest, decoded.image) if explain else None,
+        ))
+
+    # overlays are PNG encodes: off the event loop; a plain answer is cheaper to build than a thread hop
+    return await run_in_threadpool(respond) if explain else respond()

@@ -106,6 +106,9 @@ def test_bad_parameters_are_400(client, lut_bytes):
         r = client.post("/analyze", files=_upload(lut_bytes), data=data)
         assert r.status_code == 400, data
         assert "error" in r.json()
+    for hop in ("0.1", "0.1665", "0.0004"):  # under the minimum, also after rounding to whole samples
+        r = client.post("/analyze", files=_upload(lut_bytes), data={"hop_hours": hop})
+        assert r.status_code == 400 and "hop_hours must be at least 0.1667 (10 minutes)" in r.json()["error"], hop
     r = client.post("/analyze", files=_upload(lut_bytes), data={"format": "sac"})
     assert r.status_code == 400 and "unknown format 'sac': use one of " in r.json()["error"]
     assert all(name in r.json()["error"] for name in ("frg604rc", "iaga2002", "csv"))
@@ -116,6 +119,12 @@ def test_window_limit_is_enforced(store, lut_bytes):
         wait_ready(c)
         r = c.post("/analyze", files=_upload(lut_bytes))
         assert r.status_code == 422 and "exceed the limit of 3" in r.json()["error"]
+        # 21600.4 s would give 3 windows of the 18 h of starts, but windows are cut every 21600 s (whole
+        # samples): the count comes from the rounded hop, so the request is refused, not cut into 4
+        r = c.post("/analyze", files=_upload(lut_bytes), data={"hop_hours": str(21600.4 / 3600)})
+        assert r.status_code == 422 and "4 windows at a 6 h hop exceed the limit of 3" in r.json()["error"]
+        r = c.post("/analyze", files=_upload(lut_bytes), data={"hop_hours": "9"})
+        assert r.status_code == 200 and len(r.json()["windows"]) == 3
 
 
 def test_station_override_for_files_without_one(client, lut_bytes):

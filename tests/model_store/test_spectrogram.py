@@ -13,6 +13,7 @@ from model_store.spectrogram import (
     image_to_png,
     png_to_image,
     spectrogram_db,
+    window_count,
     window_to_image,
 )
 
@@ -41,6 +42,15 @@ def test_real_day_cuts_four_windows_and_reports_the_gap(lut_day):
     assert windows[3].valid_fraction == pytest.approx(1 - 60 / 21600)
     assert windows[3].longest_gap_s == 60
     assert all(w.skipped_reason is None and not np.isnan(w.data).any() for w in windows)
+
+
+@pytest.mark.parametrize("hop_s", [600.0, 600.4, 599.6, 3600.5, 21599.5, 21600.4, 43200.0])
+def test_the_window_count_is_what_is_cut_at_the_hop_rounded_to_whole_samples(lut_day, hop_s):
+    series = _series(lut_day, h=lut_day.h[:30_000], d=lut_day.d[:30_000], z=lut_day.z[:30_000])
+    starts = [w.start - series.start for w in cut_windows(series, SPEC, hop_s=hop_s)]
+    step = timedelta(seconds=round(hop_s))
+    assert starts == [k * step for k in range(len(starts))]
+    assert window_count(series.n_samples, SPEC, hop_s) == len(starts)
 
 
 def test_windows_with_too_many_gaps_are_reported_not_filled(lut_day):

@@ -1,0 +1,188 @@
+"""What runs the network: ONNX Runtime (the fast path) or eager torch, chosen per model at load.
+
+Both give the engine the same two things: the raw head outputs of a batch (no gradients), and the
+feature map Grad-CAM explains, from which the engine runs the rest of the network in torch with
+gradients. With ``inference_path = onnx`` (the default) each model's ``forward`` and ``cam`` graphs
+(:mod:`model_store.onnx_export`) are exported once (cached, :mod:`app.onnx_cache`) and run by ONNX
+Runtime; ``channels_last`` puts the torch parts in channels-last memory format.
+
+Whatever is chosen is checked at load against the eager fp32 model on a probe batch: its served
+probabilities must agree within ``VERIFY_TOLERANCE`` (the service promises 1e-4), else the model is
+served eager and says why. A model always serves: when onnxruntime is not installed, or the export, the
+runtime or the check fails, it runs eager torch and ``/v2/models/{name}`` and ``/metrics`` say so.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+import torch
+
+from model_store import LoadedModel
+from model_store.onnx_export import FORWARD_OUTPUTS, INPUT_NAME
+from model_store.outputs import served_log_probs
+from model_store.spectrogram import normalize
+
+from .onnx_cache import OnnxCache, cache_key
+from .settings import Settings
+
+logger = logging.getLogger(__name__)
+
+VERIFY_TOLERANCE = 1e-5  # largest difference in served probabilities from eager fp32 accepted at load
+PROBE_BATCH = 2  # also keeps the batch dimension of an export dynamic
+
+
+@dataclass(frozen=True)
+class InferencePath:
+    """Which path serves a model, and why (reported in /v2/models/{name} and /metrics)."""
+
+    path: str  # "onnxruntime" or "eager"
+    channels_last: bool  # the eager model in channels-last memory format
+    reason: str
+    max_difference: float | None = None  # from eager fp32 on the load-time probe
+
+    def to_dict(self) -> dict[str, object]:
+        return {"path": self.path, "channels_last": self.channels_last, "reason": self.reason,
+                "max_probability_difference_from_eager": self.max_difference}
+
+
+class Backend(Protocol):
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]: ...
+
+    def cam_features(self, x: torch.Tensor) -> torch.Tensor: ...
+
+
+class EagerBackend:
+    def __init__(self, model: torch.nn.Module, channels_last: bool) -> None:
+        self.model = model
+        self.channels_last = channels_last
+        if channels_last:
+            model.to(memory_format=torch.channels_last)
+
+    def _input(self, x: torch.Tensor) -> torch.Tensor:
+        return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
+
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        with torch.no_grad():
+            return self.model(self._input(x))
+
+    def cam_features(self, x: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            return self.model.cam_features(self._input(x))
+
+
+class OnnxBackend:
+    """The network in ONNX Runtime; the torch model still runs the rest after the Grad-CAM stage."""
+
+    def __init__(self, sessions: dict[str, object]) -> None:
+        self._sessions = sessions
+
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        outs = self._sessions["forward"].run(None, {INPUT_NAME: x.numpy()})
+        return {name: torch.from_numpy(out) for name, out in zip(FORWARD_OUTPUTS, outs)}
+
+    def cam_features(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.from_numpy(self._sessions["cam"].run(None, {INPUT_NAME: x.numpy()})[0])
+
+
+def probe(loaded: LoadedModel) -> torch.Tensor:
+    """A fixed batch of plausible inputs: uniform images in [0, 1], normalised as the service does."""
+    spec = loaded.input_spec
+    images = np.random.default_rng(0).random((PROBE_BATCH, spec.in_chans, *spec.image_size), dtype=np.float32)
+    return torch.from_numpy(np.stack([normalize(img, spec) for img in images]))
+
+
+def _probabilities(raw: dict[str, torch.Tensor], loaded: LoadedModel) -> torch.Tensor:
+    logp = served_log_probs(raw, loaded.manifest.calibration, loaded.model.config.azimuth_head)
+    return torch.cat([v.exp() for v in logp.values()], dim=1)
+
+
+def _difference(backend: Backend, loaded: LoadedModel, x: torch.Tensor, reference: torch.Tensor) -> float:
+    """Largest difference from ``reference`` in served probabilities, over both ways the engine runs."""
+    direct = _probabilities(backend.forward(x), loaded)
+    with torch.no_grad():
+        via_cam = _probabilities(loaded.model.heads_from_cam_features(backend.cam_features(x), x), loaded)
+    return max(float((direct - reference).abs().max()), float((via_cam - reference).abs().max()))
+
+
+def _session(data: bytes, settings: Settings):
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = settings.torch_threads
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.enable_cpu_mem_arena = False  # memory goes back after a burst instead of staying at its peak
+    options.add_session_config_entry("session.intra_op.allow_spinning", "1" if settings.onnx_spin_wait else "0")
+    options.log_severity_level = 3  # errors only
+    return ort.InferenceSession(data, options, providers=["CPUExecutionProvider"])
+
+
+def _graph(loaded: LoadedModel, graph: str, x: torch.Tensor, cache: OnnxCache) -> bytes:
+    from model_store.onnx_export import EXPORT_FORMAT, export_graph
+
+    import onnx
+    import onnxscript
+
+    m = loaded.manifest
+    key = cache_key(weights=m.weights_sha256, architecture=m.architecture.to_dict(), graph=graph,
+                    shape=list(x.shape[1:]), torch=torch.__version__, onnx=onnx.__version__,
+                    onnxscript=onnxscript.__version__, export=EXPORT_FORMAT)
+    data = cache.get(key)
+    if data is None:
+        logger.info("exporting %s's %s graph to ONNX (once; cached in %s)", m.ref, graph, cache.root)
+        data = export_graph(loaded.model, graph, x)
+        cache.put(key, data)
+    return data
+
+
+def onnx_backend(loaded: LoadedModel, settings: Settings, cache: OnnxCache, x: torch.Tensor) -> OnnxBackend | str:
+    """The ONNX Runtime backend (not yet checked against eager), or why there is none; ``x`` is a probe batch."""
+    try:
+        import onnx  # noqa: F401  (the exporter needs it)
+        import onnxruntime  # noqa: F401
+        import onnxscript  # noqa: F401
+    except ImportError as exc:
+        return f"{exc.name} is not installed (pip install '.[fast]')"
+    try:
+        return OnnxBackend({g: _session(_graph(loaded, g, x, cache), settings) for g in ("forward", "cam")})
+    except Exception as exc:  # any failure of export or runtime: serve eager, log the details, say so
+        logger.exception("ONNX path for %s failed; serving it eager", loaded.manifest.ref)
+        return f"the ONNX export or runtime failed ({type(exc).__name__}); the server log has details"
+
+
+def select_backend(loaded: LoadedModel, settings: Settings, cache: OnnxCache | None) -> tuple[Backend, InferencePath]:
+    """The backend that serves ``loaded`` and why; its answers are checked against eager fp32 first."""
+    model = loaded.model.eval()
+    for p in model.parameters():
+        p.requires_grad_(False)
+    x = probe(loaded)
+    with torch.no_grad():
+        reference = _probabilities(model(x), loaded)
+
+    why_eager = "PRECURSOR_INFERENCE_PATH is eager"
+    if settings.inference_path == "onnx":
+        fast = onnx_backend(loaded, settings, cache or OnnxCache(settings.onnx_cache_path), x)
+        if isinstance(fast, OnnxBackend):
+            diff = _difference(fast, loaded, x, reference)
+            if diff <= VERIFY_TOLERANCE:
+                return fast, InferencePath("onnxruntime", False,
+                                           "ONNX Runtime, checked against eager fp32 at load", diff)
+            logger.error("ONNX Runtime's probabilities for %s differ from eager by %.2g; serving it eager",
+                         loaded.manifest.ref, diff)
+            why_eager = f"ONNX Runtime's probabilities differed from eager fp32 by {diff:.2g} at load"
+        else:
+            why_eager = fast
+            logger.warning("serving %s eager: %s", loaded.manifest.ref, fast)
+
+    eager = EagerBackend(model, settings.channels_last)
+    diff = _difference(eager, loaded, x, reference)
+    if diff > VERIFY_TOLERANCE:  # channels-last changed the answers: go back to the plain layout
+        model.to(memory_format=torch.contiguous_format)
+        logger.error("channels-last changed %s's probabilities by %.2g; serving it contiguous", loaded.manifest.ref, diff)
+        return EagerBackend(model, False), InferencePath("eager", False, why_eager + "; channels-last changed answers")
+    return eager, InferencePath("eager", settings.channels_last, why_eager, diff)

@@ -1,0 +1,131 @@
+"""The fast path answers like the eager fp32 model, says which path serves each model, and a model without
+it still serves (eager, saying why). The ONNX cache only hands out what it wrote."""
+
+import os
+import re
+import sys
+
+import pytest
+
+from app.onnx_cache import OnnxCache, cache_key
+
+from .conftest import CROSS_MODEL, MODEL, make_client, png_file, wait_ready
+
+TOLERANCE = 1e-4  # the service's promise for fp32 paths
+
+
+def _upload(data: bytes):
+    return {"file": ("S230101.LUT.gz", data, "application/octet-stream")}
+
+
+def _windows(client, lut_bytes, model: str) -> list[dict]:
+    r = client.post("/analyze", files=_upload(lut_bytes), data={"model": model, "hop_hours": "2"})
+    assert r.status_code == 200
+    return [w for w in r.json()["windows"] if "outputs" in w]
+
+
+def _close(a: list[dict], b: list[dict]) -> float:
+    """Largest difference between two timelines' served probabilities."""
+    worst = 0.0
+    assert len(a) == len(b) > 0
+    for wa, wb in zip(a, b):
+        for task, out in wa["outputs"].items():
+            for cls, p in out["probabilities"].items():
+                worst = max(worst, abs(p - wb["outputs"][task]["probabilities"][cls]))
+    return worst
+
+
+@pytest.fixture(scope="module")
+def eager(store):
+    with make_client(model_store=store, inference_path="eager") as c:
+        wait_ready(c)
+        yield c
+
+
+def test_served_models_say_which_path_runs_them(client, eager):
+    for name in (MODEL, CROSS_MODEL):
+        fast = client.get(f"/v2/models/{name}").json()["inference"]
+        assert fast["path"] == "onnxruntime" and fast["max_probability_difference_from_eager"] <= 1e-5
+        assert eager.get(f"/v2/models/{name}").json()["inference"]["path"] == "eager"
+    metrics = client.get("/metrics").text
+    assert re.search(rf'precursor_inference_path\{{model="{MODEL}:1",path="onnxruntime"\}} 1', metrics)
+    assert re.search(rf'precursor_inference_path\{{model="{CROSS_MODEL}:1",path="onnxruntime"\}} 1', metrics)
+    assert "(onnxruntime)" in client.get("/readyz").json()["reason"]
+
+
+@pytest.mark.parametrize("model", [MODEL, CROSS_MODEL])
+def test_the_fast_path_answers_like_eager_fp32_on_real_windows(client, eager, lut_bytes, model):
+    # every 2 h of the LUT day: ten real windows, both the power layout and the direction-aware one (its
+    # direction finder reads the input inside the exported graph)
+    fast, slow = _windows(client, lut_bytes, model), _windows(eager, lut_bytes, model)
+    assert _close(fast, slow) <= TOLERANCE
+    for wf, ws in zip(fast, slow):
+        assert wf["outputs"]["magnitude"]["label"] == ws["outputs"]["magnitude"]["label"]
+        if model == CROSS_MODEL:
+            assert abs(wf["outputs"]["azimuth"]["bearing_deg"] - ws["outputs"]["azimuth"]["bearing_deg"]) <= 0.01
+
+
+def test_grad_cam_on_the_fast_path_matches_eager(client, eager, lut_cross_png):
+    def explained(c):
+        r = c.post("/predict", files=png_file(lut_cross_png), data={"explain": "true"})
+        assert r.status_code == 200
+        return r.json()
+
+    fast, slow = explained(client), explained(eager)
+    for task, exp in fast["explanation"].items():
+        ref = slow["explanation"][task]
+        assert exp["target_class"] == ref["target_class"] and exp["map_shape"] == ref["map_shape"]
+        flat, ref_flat = sum(exp["map"], []), sum(ref["map"], [])
+        scale = max(max(ref_flat), 1e-6)
+        assert max(abs(a - b) for a, b in zip(flat, ref_flat)) <= 1e-3 * scale
+
+
+def test_channels_last_eager_answers_like_eager(store, eager, lut_bytes):
+    with make_client(model_store=store, inference_path="eager", channels_last=True) as c:
+        wait_ready(c)
+        info = c.get(f"/v2/models/{CROSS_MODEL}").json()["inference"]
+        assert info["path"] == "eager" and info["channels_last"] is True
+        assert _close(_windows(c, lut_bytes, CROSS_MODEL), _windows(eager, lut_bytes, CROSS_MODEL)) <= TOLERANCE
+
+
+def test_without_onnxruntime_a_model_serves_eager_and_says_why(store, lut_png, monkeypatch):
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # as if the optional extra were not installed
+    with make_client(model_store=store) as c:
+        assert wait_ready(c)["status"] == "ready"
+        info = c.get(f"/v2/models/{MODEL}").json()["inference"]
+        assert info["path"] == "eager" and "onnxruntime is not installed (pip install '.[fast]')" in info["reason"]
+        assert c.post("/predict", files=png_file(lut_png)).status_code == 200
+
+
+# ---------------------------------------------------------------------------- the cache
+def test_the_cache_reads_back_what_it_wrote_and_leaves_no_partial_files(tmp_path):
+    cache = OnnxCache(tmp_path / "cache")
+    key = cache_key(weights="abc", graph="forward")
+    assert cache.usable and cache.get(key) is None
+    cache.put(key, b"graph bytes")
+    assert cache.get(key) == b"graph bytes"
+    assert sorted(p.name for p in (tmp_path / "cache").iterdir()) == [f"{key}.json", f"{key}.onnx"]
+    assert (tmp_path / "cache").stat().st_mode & 0o777 == 0o700
+
+
+def test_the_cache_refuses_entries_it_did_not_write(tmp_path):
+    cache = OnnxCache(tmp_path)
+    key = cache_key(weights="abc", graph="forward")
+    cache.put(key, b"graph bytes")
+    graph = tmp_path / f"{key}.onnx"
+    graph.write_bytes(b"other bytes")  # changed behind the cache's back: no longer what its record says
+    assert cache.get(key) is None
+    graph.unlink()
+    (tmp_path / "elsewhere.onnx").write_bytes(b"graph bytes")
+    graph.symlink_to(tmp_path / "elsewhere.onnx")  # a link is not a file the cache wrote
+    assert cache.get(key) is None
+
+
+def test_a_cache_directory_others_may_write_to_is_not_used(tmp_path):
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    os.chmod(shared, 0o777)
+    cache = OnnxCache(shared)
+    assert not cache.usable and "others may write to it" in cache.problem
+    cache.put("k", b"graph bytes")
+    assert cache.get("k") is None and not any(shared.iterdir())
