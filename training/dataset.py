@@ -219,15 +219,21 @@ def _select(labels: list[WindowLabel], options: DatasetOptions) -> tuple[list[Wi
             kept += [group[i] for i in sorted(idx)]
         events = kept
     others = [w for w in labels if w.kind != EVENT]
-    normals = select_normals(events + others, options.normal_ratio, options.normal_selection, rng)
-    samples = events + normals
+    selection = select_normals(events + others, options.normal_ratio, options.normal_selection, rng)
+    if selection.unmatched_events:
+        logger.info("%d event windows dropped: their station has no Normal window left to match them",
+                    len(selection.unmatched_events))
+        dropped = {id(w) for w in selection.unmatched_events}
+        events = [w for w in events if id(w) not in dropped]
+    samples = events + selection.normals
     calibration: list[WindowLabel] = []
     if options.calibration_normals and events:
         # chosen like the samples' Normals (matched to the same event windows), from other station-days
         used = {(w.station, w.start.date()) for w in samples}
         pool = [w for w in others if w.kind == NORMAL_KIND and (w.station, w.start.date()) not in used]
         ratio = options.calibration_normals / len(events)
-        calibration = select_normals(events + pool, ratio, options.normal_selection, rng)[: options.calibration_normals]
+        calibration = select_normals(events + pool, ratio, options.normal_selection, rng).normals[
+            : options.calibration_normals]
     return samples, calibration
 
 

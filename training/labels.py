@@ -22,6 +22,7 @@ from model_store.config import DictConfig
 from .catalog import Event, KpSeries
 
 EVENT, NORMAL_KIND, EXCLUDED = "event", "normal", "excluded"
+EXCLUSION_RADII = ("dobrovolsky", "label")
 
 
 @dataclass(frozen=True)
@@ -35,7 +36,15 @@ class LabelRule(DictConfig):
     exclusion_before_hours: float = 7 * 24.0
     exclusion_after_hours: float = 24.0
     exclusion_min_magnitude: float = 4.0
+    # radius inside which an event excludes a Normal window: "dobrovolsky" (10^(0.43 M) km, the usual
+    # outer bound when the physics is unknown) or "label" (the label radius R(M), which for a simulated
+    # world is exactly how far an emission reaches)
+    exclusion_radius: str = "dobrovolsky"
     time_block_days: int = 14
+
+    def __post_init__(self) -> None:
+        if self.exclusion_radius not in EXCLUSION_RADII:
+            raise ValueError(f"exclusion_radius must be one of {EXCLUSION_RADII}")
 
     def radius_km(self, magnitude: float) -> float:
         return max(0.0, (magnitude - self.m0) * self.km_per_magnitude)
@@ -43,6 +52,9 @@ class LabelRule(DictConfig):
     @staticmethod
     def dobrovolsky_km(magnitude: float) -> float:
         return 10 ** (0.43 * magnitude)
+
+    def exclusion_km(self, magnitude: float) -> float:
+        return self.dobrovolsky_km(magnitude) if self.exclusion_radius == "dobrovolsky" else self.radius_km(magnitude)
 
 
 def consistency_problems(rule: LabelRule, *, detection_m0: float, detection_km_per_magnitude: float,
@@ -65,8 +77,8 @@ def consistency_problems(rule: LabelRule, *, detection_m0: float, detection_km_p
                         f"lead ({max_lead_hours:g} h): Normal windows would carry emissions")
     for m in magnitudes:
         reach = max(0.0, (m - detection_m0) * detection_km_per_magnitude)
-        if rule.dobrovolsky_km(m) < reach:
-            problems.append(f"at M{m:g} the exclusion radius ({rule.dobrovolsky_km(m):.0f} km) is inside the "
+        if rule.exclusion_km(m) < reach - 1e-9:
+            problems.append(f"at M{m:g} the exclusion radius ({rule.exclusion_km(m):.0f} km) is inside the "
                             f"detection range ({reach:.0f} km)")
     return problems
 
@@ -132,27 +144,31 @@ class Labeller:
                 reason=(f"M{e.magnitude:.1f} {d:.0f} km away (label radius {r.radius_km(e.magnitude):.0f} km), "
                         f"origin {lead:.1f} h after the window"),
             )
-        # Normal unless an event could plausibly affect the window (Dobrovolsky radius, time margin)
+        # Normal unless an event could plausibly affect the window (exclusion radius, time margin)
         t0 = start - timedelta(hours=r.exclusion_after_hours)
         t1 = end + timedelta(hours=r.exclusion_before_hours)
         for e in self._between(t0, t1):
             if e.magnitude < r.exclusion_min_magnitude:
                 continue
             d = distance_km(lat, lon, e.latitude, e.longitude)
-            if d <= r.dobrovolsky_km(e.magnitude):
+            if d <= r.exclusion_km(e.magnitude):
                 hours = (e.time - end).total_seconds() / 3600
                 return WindowLabel(
                     **base, kind=EXCLUDED, magnitude_class="", azimuth_class="", event_id=e.event_id,
                     magnitude=e.magnitude, distance_km=round(d, 2),
-                    reason=(f"excluded: M{e.magnitude:.1f} {d:.0f} km away is inside its Dobrovolsky radius "
-                            f"({r.dobrovolsky_km(e.magnitude):.0f} km), origin {hours:+.1f} h from the window end, "
+                    reason=(f"excluded: M{e.magnitude:.1f} {d:.0f} km away is inside its {self._radius_name} "
+                            f"({r.exclusion_km(e.magnitude):.0f} km), origin {hours:+.1f} h from the window end, "
                             f"but outside the label rule"),
                 )
         return WindowLabel(
             **base, kind=NORMAL_KIND, magnitude_class=NORMAL, azimuth_class=NORMAL,
-            reason=(f"no M>={r.exclusion_min_magnitude:g} event within its Dobrovolsky radius from "
+            reason=(f"no M>={r.exclusion_min_magnitude:g} event within its {self._radius_name} from "
                     f"{r.exclusion_after_hours:g} h before to {r.exclusion_before_hours:g} h after the window"),
         )
+
+    @property
+    def _radius_name(self) -> str:
+        return "Dobrovolsky radius" if self.rule.exclusion_radius == "dobrovolsky" else "label radius"
 
 
 def _circular_days(a: int, b: int) -> int:
@@ -160,42 +176,54 @@ def _circular_days(a: int, b: int) -> int:
     return min(d, 365 - d)
 
 
-def select_normals(labels: list[WindowLabel], ratio: float, strategy: str, rng: np.random.Generator) -> list[WindowLabel]:
+@dataclass
+class Selection:
+    normals: list[WindowLabel]
+    unmatched_events: list[WindowLabel]  # matched strategy: event windows whose station had no Normal left
+
+
+def _hour_distance(a: WindowLabel, b: WindowLabel) -> float:
+    d = abs(a.start.hour - b.start.hour) % 24
+    return min(d, 24 - d)
+
+
+def select_normals(labels: list[WindowLabel], ratio: float, strategy: str, rng: np.random.Generator) -> Selection:
     """Choose Normal windows to go with the event windows.
 
-    ``matched``: for each event window, the unused Normal at the same station and UTC hour (so the same
-    local time) nearest in season, then in Kp; ``storm``: the Normal windows of highest Kp (a storm-only
-    Normal set, for falsification); ``all``: every Normal window.
+    ``matched``: for each event window, ``round(ratio)`` unused Normal windows **at the same station**,
+    nearest in UTC hour (so local time; the same hour first), then in season, then in Kp; an event window
+    whose station has no Normal left is returned as unmatched (the dataset drops it), so every station
+    holds as many Normal windows as event windows and station identity says nothing about the label.
+    ``storm``: the Normal windows of highest Kp (a storm-only Normal set, for falsification); ``all``:
+    every Normal window.
     """
     normals = [w for w in labels if w.kind == NORMAL_KIND]
     events = [w for w in labels if w.kind == EVENT]
     if strategy == "all":
-        return normals
+        return Selection(normals, [])
     want = int(math.ceil(ratio * len(events)))
     if strategy == "storm":
         order = sorted(normals, key=lambda w: (-(w.kp_max or 0), w.station, w.start))
-        return order[:want]
+        return Selection(order[:want], [])
     if strategy != "matched":
         raise ValueError(f"unknown normal selection {strategy!r} (matched, storm, all)")
-    pool: dict[tuple[str, int], list[WindowLabel]] = {}
+    pool: dict[str, list[WindowLabel]] = {}
     for w in normals:
-        pool.setdefault((w.station, w.start.hour), []).append(w)
+        pool.setdefault(w.station, []).append(w)
     chosen: list[WindowLabel] = []
+    unmatched: list[WindowLabel] = []
     used: set[int] = set()
     picks_per_event = max(1, int(round(ratio)))
     for ev in sorted(events, key=lambda w: (w.station, w.start)):
-        for _ in range(picks_per_event):
-            if len(chosen) >= want:
-                break
-            cands = [w for w in pool.get((ev.station, ev.start.hour), []) if id(w) not in used]
-            if not cands:  # relax: any station, same local hour (rounded)
-                cands = [w for w in normals if id(w) not in used and round(w.local_hour) == round(ev.local_hour)]
-            if not cands:
-                continue
-            best = min(cands, key=lambda w: (_circular_days(w.day_of_year, ev.day_of_year) // 7,
-                                             abs((w.kp_max or 0) - (ev.kp_max or 0)), w.start, w.station))
+        if len(chosen) >= want:
+            break
+        cands = [w for w in pool.get(ev.station, []) if id(w) not in used]
+        if len(cands) < picks_per_event:
+            unmatched.append(ev)
+            continue
+        cands.sort(key=lambda w: (_hour_distance(w, ev), _circular_days(w.day_of_year, ev.day_of_year) // 7,
+                                  abs((w.kp_max or 0) - (ev.kp_max or 0)), w.start))
+        for best in cands[:picks_per_event]:
             used.add(id(best))
             chosen.append(best)
-    rest = [w for w in normals if id(w) not in used]
-    rng.shuffle(rest)
-    return chosen + rest[: max(0, want - len(chosen))]
+    return Selection(chosen[:want], unmatched)

@@ -10,9 +10,10 @@ from training.__main__ import main as cli
 from training.dataset import SAMPLE_COLUMNS, BuildConfig, build_real, build_sim
 
 TINY = {
-    "simulator": {"seed": 3, "days": 6, "stations": ["LUT", "TRT", "ALR", "SKB", "AMB"], "events_per_day": 40, "b_value": 0.6},
+    "simulator": {"seed": 3, "days": 10, "stations": ["LUT", "TRT", "ALR", "SKB", "AMB"], "events_per_day": 20, "b_value": 0.6},
     # consistent with the simulator's defaults: detection range (4.5, 40 km/M), leads up to 4 days
-    "labels": {"m0": 4.5, "km_per_magnitude": 40.0, "exclusion_min_magnitude": 4.5, "exclusion_before_hours": 96},
+    "labels": {"m0": 4.5, "km_per_magnitude": 40.0, "exclusion_min_magnitude": 4.5, "exclusion_before_hours": 96,
+               "exclusion_radius": "label"},
     "dataset": {"seed": 0, "max_per_class": 3, "normal_ratio": 1.0, "normal_selection": "matched",
                 "calibration_normals": 3},
     "input_specs": {"power": {"image_height": 32, "image_width": 32},

@@ -69,10 +69,25 @@ def test_matched_normals_share_station_and_local_time():
     windows = [lab.label(code, lat, lon, T0 + timedelta(hours=6 * k), T0 + timedelta(hours=6 * k + 6))
                for k in range(4 * 60)]
     events = [w for w in windows if w.kind == EVENT]
-    chosen = select_normals(windows, 1.0, "matched", np.random.default_rng(0))
-    assert len(chosen) == len(events) >= 1
+    selection = select_normals(windows, 1.0, "matched", np.random.default_rng(0))
+    chosen = selection.normals
+    assert len(chosen) == len(events) >= 1 and selection.unmatched_events == []
     assert all(n.kind == NORMAL_KIND and n.station == "LUT" for n in chosen)
     assert sorted(n.start.hour for n in chosen) == sorted(e.start.hour for e in events)  # same local times
+
+
+def test_matching_never_borrows_another_stations_normals():
+    """A station with event windows but no Normal window left gets none from elsewhere: its event
+    windows are reported unmatched, so station identity cannot tell events from Normals."""
+    code, lat, lon = STATION
+    lab = Labeller([_event("a", 50, 6.2, 10)], RULE, None)
+    windows = [lab.label(code, lat, lon, T0 + timedelta(hours=6 * k), T0 + timedelta(hours=6 * k + 6))
+               for k in range(4 * 60)]
+    events = [w for w in windows if w.kind == EVENT]
+    elsewhere = [lab.label("GTO", 0.5, 123.0, T0 + timedelta(hours=6 * k), T0 + timedelta(hours=6 * k + 6))
+                 for k in range(40)]
+    selection = select_normals(events + elsewhere, 1.0, "matched", np.random.default_rng(0))
+    assert selection.normals == [] and selection.unmatched_events == events
 
 
 def test_storm_selection_takes_the_most_active_normal_windows():
@@ -82,5 +97,5 @@ def test_storm_selection_takes_the_most_active_normal_windows():
     code, lat, lon = STATION
     windows = [lab.label(code, lat, lon, T0 + timedelta(hours=6 * k), T0 + timedelta(hours=6 * k + 6))
                for k in range(4 * 60)]
-    chosen = select_normals(windows, 1.0, "storm", np.random.default_rng(0))
+    chosen = select_normals(windows, 1.0, "storm", np.random.default_rng(0)).normals
     assert chosen and all(w.kp_max == 7.0 for w in chosen)
