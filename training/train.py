@@ -138,6 +138,8 @@ def multitask_loss(out: dict[str, torch.Tensor], event: torch.Tensor, mag: torch
         if azimuth_head == "sectors":  # the bearing head has nothing to learn: its confidence is calibrated
             loss = loss + azimuth_weight * F.cross_entropy(out["azimuth"][event].float(), az[event],
                                                            weight=weights.azimuth)
+    else:  # a batch of Normal windows: the event heads still join the graph (DDP reduces every parameter)
+        loss = loss + 0.0 * out["magnitude"].sum() + (0.0 * out["azimuth"].sum() if azimuth_head == "sectors" else 0.0)
     return loss
 
 
