@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 import torch
@@ -97,10 +98,17 @@ def _grid(device: torch.device | None = None) -> torch.Tensor:
     return torch.deg2rad(deg)
 
 
+@lru_cache(maxsize=8)
+def _grid_basis(device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """cos and sin of the grid, computed once per device (constants: never modified in place)."""
+    theta = _grid(device)
+    return torch.cos(theta), torch.sin(theta)
+
+
 def von_mises_sector_log_probs(m: torch.Tensor, log_eps: torch.Tensor) -> torch.Tensor:
     """(B, 8) log probabilities of the compass sectors under the mixture."""
-    theta = _grid(m.device)
-    logits = m[:, :1] * torch.cos(theta) + m[:, 1:] * torch.sin(theta)  # (B, grid)
+    cos, sin = _grid_basis(m.device)
+    logits = m[:, :1] * cos + m[:, 1:] * sin  # (B, grid)
     per_sector = torch.logsumexp(logits.view(len(m), N_SECTORS, _GRID_PER_SECTOR), dim=2)
     vm = per_sector - torch.logsumexp(per_sector, dim=1, keepdim=True)
     log_keep = torch.log1p(-log_eps.exp().clamp(max=1 - 1e-12))
