@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from importlib.metadata import version as package_version
+from importlib.util import find_spec
 from typing import Protocol
 
 import numpy as np
@@ -125,13 +127,12 @@ def _session(data: bytes, settings: Settings):
 def _graph(loaded: LoadedModel, graph: str, x: torch.Tensor, cache: OnnxCache) -> bytes:
     from model_store.onnx_export import EXPORT_FORMAT, export_graph
 
-    import onnx
-    import onnxscript
-
+    # the exporter's packages are imported only to export: a cached graph needs their versions, not their
+    # code (onnx and onnxscript hold about 30 MB of the serving process otherwise)
     m = loaded.manifest
     key = cache_key(weights=m.weights_sha256, architecture=m.architecture.to_dict(), graph=graph,
-                    shape=list(x.shape[1:]), torch=torch.__version__, onnx=onnx.__version__,
-                    onnxscript=onnxscript.__version__, export=EXPORT_FORMAT)
+                    shape=list(x.shape[1:]), torch=torch.__version__, onnx=package_version("onnx"),
+                    onnxscript=package_version("onnxscript"), export=EXPORT_FORMAT)
     data = cache.get(key)
     if data is None:
         logger.info("exporting %s's %s graph to ONNX (once; cached in %s)", m.ref, graph, cache.root)
@@ -142,12 +143,9 @@ def _graph(loaded: LoadedModel, graph: str, x: torch.Tensor, cache: OnnxCache) -
 
 def onnx_backend(loaded: LoadedModel, settings: Settings, cache: OnnxCache, x: torch.Tensor) -> OnnxBackend | str:
     """The ONNX Runtime backend (not yet checked against eager), or why there is none; ``x`` is a probe batch."""
-    try:
-        import onnx  # noqa: F401  (the exporter needs it)
-        import onnxruntime  # noqa: F401
-        import onnxscript  # noqa: F401
-    except ImportError as exc:
-        return f"{exc.name} is not installed (pip install '.[fast]')"
+    missing = [name for name in ("onnx", "onnxruntime", "onnxscript") if find_spec(name) is None]
+    if missing:  # onnx and onnxscript export the graphs (imported only on a cache miss), onnxruntime runs them
+        return f"{missing[0]} is not installed (pip install '.[fast]')"
     try:
         return OnnxBackend({g: _session(_graph(loaded, g, x, cache), settings) for g in ("forward", "cam")})
     except Exception as exc:  # any failure of export or runtime: serve eager, log the details, say so
