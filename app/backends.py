@@ -2,8 +2,8 @@
 
 Both give the engine the same two things: the raw head outputs of a batch (no gradients), and the
 feature map Grad-CAM explains, from which the engine runs the rest of the network in torch with
-gradients. With ``inference_path = onnx`` (the default) each model's ``forward`` and ``cam`` graphs
-(:mod:`model_store.onnx_export`) are exported once (cached, :mod:`app.onnx_cache`) and run by ONNX
+gradients. With ``inference_path = onnx`` (the default) each model's graph (head outputs and the
+Grad-CAM feature map in one pass, :mod:`model_store.onnx_export`) is exported once (cached, :mod:`app.onnx_cache`) and run by ONNX
 Runtime; ``channels_last`` puts the torch parts in channels-last memory format.
 
 Whatever is chosen is checked at load against the eager fp32 model on a probe batch: its served
@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from model_store import LoadedModel
-from model_store.onnx_export import FORWARD_OUTPUTS, INPUT_NAME
+from model_store.onnx_export import FEATURES_OUTPUT, FORWARD_OUTPUTS, INPUT_NAME
 from model_store.outputs import served_log_probs
 from model_store.spectrogram import normalize
 
@@ -77,17 +77,18 @@ class EagerBackend:
 
 
 class OnnxBackend:
-    """The network in ONNX Runtime; the torch model still runs the rest after the Grad-CAM stage."""
+    """The network in ONNX Runtime (one graph, :mod:`model_store.onnx_export`); the torch model still runs
+    the rest after the Grad-CAM stage."""
 
-    def __init__(self, sessions: dict[str, object]) -> None:
-        self._sessions = sessions
+    def __init__(self, session: object) -> None:
+        self._session = session
 
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        outs = self._sessions["forward"].run(None, {INPUT_NAME: x.numpy()})
+        outs = self._session.run(list(FORWARD_OUTPUTS), {INPUT_NAME: x.numpy()})
         return {name: torch.from_numpy(out) for name, out in zip(FORWARD_OUTPUTS, outs)}
 
     def cam_features(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.from_numpy(self._sessions["cam"].run(None, {INPUT_NAME: x.numpy()})[0])
+        return torch.from_numpy(self._session.run([FEATURES_OUTPUT], {INPUT_NAME: x.numpy()})[0])
 
 
 def probe(loaded: LoadedModel) -> torch.Tensor:
@@ -124,19 +125,19 @@ def _session(data: bytes, settings: Settings):
     return ort.InferenceSession(data, options, providers=["CPUExecutionProvider"])
 
 
-def _graph(loaded: LoadedModel, graph: str, x: torch.Tensor, cache: OnnxCache) -> bytes:
+def _graph(loaded: LoadedModel, x: torch.Tensor, cache: OnnxCache) -> bytes:
     from model_store.onnx_export import EXPORT_FORMAT, export_graph
 
     # the exporter's packages are imported only to export: a cached graph needs their versions, not their
     # code (onnx and onnxscript hold about 30 MB of the serving process otherwise)
     m = loaded.manifest
-    key = cache_key(weights=m.weights_sha256, architecture=m.architecture.to_dict(), graph=graph,
+    key = cache_key(weights=m.weights_sha256, architecture=m.architecture.to_dict(),
                     shape=list(x.shape[1:]), torch=torch.__version__, onnx=package_version("onnx"),
                     onnxscript=package_version("onnxscript"), export=EXPORT_FORMAT)
     data = cache.get(key)
     if data is None:
-        logger.info("exporting %s's %s graph to ONNX (once; cached in %s)", m.ref, graph, cache.root)
-        data = export_graph(loaded.model, graph, x)
+        logger.info("exporting %s to ONNX (once; cached in %s)", m.ref, cache.root)
+        data = export_graph(loaded.model, x)
         cache.put(key, data)
     return data
 
@@ -144,10 +145,10 @@ def _graph(loaded: LoadedModel, graph: str, x: torch.Tensor, cache: OnnxCache) -
 def onnx_backend(loaded: LoadedModel, settings: Settings, cache: OnnxCache, x: torch.Tensor) -> OnnxBackend | str:
     """The ONNX Runtime backend (not yet checked against eager), or why there is none; ``x`` is a probe batch."""
     missing = [name for name in ("onnx", "onnxruntime", "onnxscript") if find_spec(name) is None]
-    if missing:  # onnx and onnxscript export the graphs (imported only on a cache miss), onnxruntime runs them
+    if missing:  # onnx and onnxscript export the graph (imported only on a cache miss), onnxruntime runs it
         return f"{missing[0]} is not installed (pip install '.[fast]')"
     try:
-        return OnnxBackend({g: _session(_graph(loaded, g, x, cache), settings) for g in ("forward", "cam")})
+        return OnnxBackend(_session(_graph(loaded, x, cache), settings))
     except Exception as exc:  # any failure of export or runtime: serve eager, log the details, say so
         logger.exception("ONNX path for %s failed; serving it eager", loaded.manifest.ref)
         return f"the ONNX export or runtime failed ({type(exc).__name__}); the server log has details"

@@ -1,6 +1,6 @@
 """A cache of exported ONNX graphs, so a model is exported once, not at every start.
 
-Entries are keyed by what determines a graph: the weights' sha256, the graph, the input shape and the
+Entries are keyed by what determines a graph: the weights' sha256, the export format, the input shape and the
 torch and export versions. The cache is trusted only as far as this process can tell it wrote it:
 
 * the directory must belong to this user and be writable by no one else (a shared, world-writable

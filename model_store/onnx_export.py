@@ -1,11 +1,11 @@
-"""ONNX graphs of a model, for a faster runtime than eager torch (``pip install '.[fast]'``).
+"""The ONNX graph of a model, for a faster runtime than eager torch (``pip install '.[fast]'``).
 
-Two graphs, both with a dynamic batch dimension:
-
-* ``forward``: input -> the raw head outputs (``detection``, ``magnitude``, ``azimuth``), the direction
-  finder included (it reads the input, so it is part of the graph); what a prediction needs.
-* ``cam``: input -> the feature map Grad-CAM explains (:meth:`PrecursorNet.cam_features`); the rest of the
-  network then runs in torch, so gradients can be taken from the heads back to that map.
+One graph with a dynamic batch dimension: input -> the raw head outputs (``detection``, ``magnitude``,
+``azimuth``; the direction finder included: it reads the input, so it is part of the graph) and the
+feature map Grad-CAM explains (``features``, :meth:`PrecursorNet.cam_features`, an intermediate of the
+same pass). A prediction reads the head outputs; Grad-CAM reads ``features`` and runs the rest of the
+network in torch, so gradients can be taken from the heads back to that map. One graph rather than two
+keeps one copy of the weights in the runtime.
 
 Exported with torch's ``torch.export``-based exporter (needs ``onnx`` and ``onnxscript``).
 """
@@ -21,30 +21,26 @@ from torch import nn
 
 from .model import PrecursorNet
 
-GRAPHS = ("forward", "cam")
 FORWARD_OUTPUTS = ("detection", "magnitude", "azimuth")
+FEATURES_OUTPUT = "features"
+OUTPUTS = (*FORWARD_OUTPUTS, FEATURES_OUTPUT)
 INPUT_NAME = "x"
 # Changing how graphs are made must change cached graphs' keys: bump this with any change here.
-EXPORT_FORMAT = 1
+EXPORT_FORMAT = 2  # 1: separate forward and cam graphs
 
 
-class _Forward(nn.Module):
+class _Served(nn.Module):
+    """The raw head outputs and the Grad-CAM feature map of one pass (as ``cam_features`` then
+    ``heads_from_cam_features``; the service checks it against the eager ``forward`` at load)."""
+
     def __init__(self, model: PrecursorNet) -> None:
         super().__init__()
         self.model = model
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        out = self.model(x)
-        return tuple(out[name] for name in FORWARD_OUTPUTS)
-
-
-class _Cam(nn.Module):
-    def __init__(self, model: PrecursorNet) -> None:
-        super().__init__()
-        self.model = model
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.model.cam_features(x)
+        features = self.model.cam_features(x)
+        out = self.model.heads_from_cam_features(features, x)
+        return (*(out[name] for name in FORWARD_OUTPUTS), features)
 
 
 @contextmanager
@@ -61,24 +57,18 @@ def _quiet_exporter() -> Iterator[None]:
             lg.setLevel(level)
 
 
-def output_names(graph: str) -> tuple[str, ...]:
-    return FORWARD_OUTPUTS if graph == "forward" else ("features",)
-
-
-def export_graph(model: PrecursorNet, graph: str, example: torch.Tensor) -> bytes:
-    """The serialised ONNX model of one graph (``forward`` or ``cam``) of an eval-mode ``model``.
+def export_graph(model: PrecursorNet, example: torch.Tensor) -> bytes:
+    """The serialised ONNX model of an eval-mode ``model`` (outputs: :data:`OUTPUTS`).
 
     ``example`` is an input of the model's shape (any batch size of at least 2, so the batch stays dynamic).
     """
-    if graph not in GRAPHS:
-        raise ValueError(f"graph must be one of {GRAPHS}")
     if model.training:
         raise ValueError("export an eval-mode model (dropout and drop-path off)")
-    module = (_Forward if graph == "forward" else _Cam)(model).eval()
+    module = _Served(model).eval()
     batch = torch.export.Dim("batch", min=1, max=4096)
     with torch.no_grad(), _quiet_exporter():
         program = torch.onnx.export(
-            module, (example,), dynamo=True, input_names=[INPUT_NAME], output_names=list(output_names(graph)),
+            module, (example,), dynamo=True, input_names=[INPUT_NAME], output_names=list(OUTPUTS),
             dynamic_shapes={"x": {0: batch}}, optimize=True, verbose=False,
         )
     return program.model_proto.SerializeToString()
