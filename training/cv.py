@@ -20,7 +20,7 @@ from model_store.labels import TASKS
 
 from .calibrate import fit_calibration
 from .data import SampleSet
-from .evaluate import ServedOutputs, direction_metrics, score
+from .evaluate import ServedOutputs, direction_metrics, headline, score
 from .metrics import task_report
 from .train import TrainConfig, predict_raw, train
 
@@ -235,12 +235,7 @@ def summary(report: dict[str, Any]) -> dict[str, Any]:
     out = {
         "scheme": report["scheme"], "folds_run": report["folds_run"], "folds_total": report["folds_total"],
         "test_windows": report["test_windows"], "train_config": report["train_config"],
-        "detection_auc": m["detection"]["auc"],
-        "alarm": {k: m["detection"].get(k) for k in ("alarm_detection_rate", "alarm_false_alarm_rate",
-                                                     "alarm_expected_false_alarm_rate")},
-        "magnitude_given_event": {k: m["magnitude_given_event"][k] for k in ("accuracy", "balanced_accuracy")},
-        "azimuth_given_event": {k: m["azimuth_given_event"].get(k) for k in
-                                ("sector_accuracy", "median_angular_error_deg", "hit_rate_45deg")},
+        **headline(m),
         "labels": {t: {k: m[t][k] for k in ("accuracy", "balanced_accuracy", "macro_f1", "mcc")} for t in TASKS},
         "ece_after_calibration": {t: m["calibration"][t]["after"]["ece"] for t in m["calibration"]},
     }

@@ -148,6 +148,18 @@ def _floats(rows: list[dict[str, str]], key: str) -> np.ndarray:
     return np.array([float(r[key]) if r.get(key) not in (None, "") else np.nan for r in rows])
 
 
+def headline(scored: dict[str, Any]) -> dict[str, Any]:
+    """The few numbers of a :func:`score` result that a manifest and a summary carry."""
+    return {
+        "detection_auc": scored["detection"]["auc"],
+        "alarm": {k: scored["detection"].get(k) for k in ("alarm_detection_rate", "alarm_false_alarm_rate",
+                                                          "alarm_expected_false_alarm_rate")},
+        "magnitude_given_event": {k: scored["magnitude_given_event"][k] for k in ("accuracy", "balanced_accuracy")},
+        "azimuth_given_event": {k: scored["azimuth_given_event"].get(k) for k in
+                                ("sector_accuracy", "median_angular_error_deg", "hit_rate_45deg")},
+    }
+
+
 def score(rows: list[dict[str, str]], magnitude: np.ndarray, azimuth: np.ndarray, outputs: ServedOutputs,
           n_boot: int = 500) -> dict[str, Any]:
     """Every metric of the module docstring for windows ``rows`` with served targets (Normal last)."""
