@@ -45,10 +45,11 @@ class InferencePath:
     channels_last: bool  # the eager model in channels-last memory format
     reason: str
     max_difference: float | None = None  # from eager fp32 on the load-time probe
+    torch_threads: int | None = None  # torch's intra-op threads once every model is loaded (app.state)
 
     def to_dict(self) -> dict[str, object]:
         return {"path": self.path, "channels_last": self.channels_last, "reason": self.reason,
-                "max_probability_difference_from_eager": self.max_difference}
+                "max_probability_difference_from_eager": self.max_difference, "torch_threads": self.torch_threads}
 
 
 class Backend(Protocol):

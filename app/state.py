@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import torch
@@ -142,6 +142,9 @@ def _load_and_warm(settings: Settings) -> tuple[str, dict[str, Loaded], dict[str
         # stages, and a second pool of torch threads beside ONNX Runtime's spinning ones slows both (on 2 cores
         # the whole /predict batch and Grad-CAM run 1.4-2x faster with one torch thread; README "Inference paths")
         torch.set_num_threads(1)
+    threads = torch.get_num_threads()  # this thread runs every batch, so its setting is the one that counts
+    loaded_models = {ref: (loaded, engine, replace(path, torch_threads=threads))
+                     for ref, (loaded, engine, path) in loaded_models.items()}
     for loaded, engine, _ in loaded_models.values():
         spec = loaded.input_spec
         warm = np.zeros((spec.in_chans, *spec.image_size), dtype=np.float32)

@@ -51,6 +51,10 @@ def test_served_models_say_which_path_runs_them(client, eager):
     assert re.search(rf'precursor_inference_path\{{model="{MODEL}:1",path="onnxruntime"\}} 1', metrics)
     assert re.search(rf'precursor_inference_path\{{model="{CROSS_MODEL}:1",path="onnxruntime"\}} 1', metrics)
     assert "(onnxruntime)" in client.get("/readyz").json()["reason"]
+    # beside ONNX Runtime torch keeps one thread (it only composes outputs and runs Grad-CAM's last stages);
+    # on the eager path it runs the network with the configured threads
+    assert client.get(f"/v2/models/{MODEL}").json()["inference"]["torch_threads"] == 1
+    assert eager.get(f"/v2/models/{MODEL}").json()["inference"]["torch_threads"] == 2  # PRECURSOR_TORCH_THREADS
 
 
 @pytest.mark.parametrize("model", [MODEL, CROSS_MODEL])
