@@ -111,16 +111,19 @@ class Manifest:
                 weights_bytes=weights["bytes"],
                 format_version=int(d["format_version"]),
             )
+            arch, spec = manifest.architecture, manifest.input_spec
+            if arch.in_chans != spec.in_chans:
+                raise CheckpointError("manifest architecture.in_chans does not match its input_spec's channels")
+            # only the bearing head carries the direction finder's settings (a sectors head has none, whatever
+            # its input), and they must be the ones its input_spec implies
+            if arch.physics != (physics_config(spec) if arch.azimuth_head == "bearing" else None):
+                raise CheckpointError("manifest architecture.physics does not match its input_spec")
         except CheckpointError:
             raise
         except KeyError as exc:
             raise CheckpointError(f"manifest is incomplete: {exc.args[0]!r} is missing") from exc
-        except (TypeError, ValueError, AttributeError) as exc:
+        except (TypeError, ValueError, AttributeError, IndexError) as exc:
             raise CheckpointError(f"manifest is malformed: {exc}") from exc
-        if manifest.architecture.in_chans != manifest.input_spec.in_chans:
-            raise CheckpointError("manifest architecture.in_chans does not match its input_spec's channels")
-        if manifest.architecture.physics != physics_config(manifest.input_spec):
-            raise CheckpointError("manifest architecture.physics does not match its input_spec")
         return manifest
 
 

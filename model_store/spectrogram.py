@@ -112,13 +112,18 @@ class InputSpec(DictConfig):
         if self.representation == "cross_spectral":
             if tuple(self.channels) != CHANNELS:
                 problems.append(f"cross_spectral needs channels {CHANNELS} in that order")
-            lo, hi = self.direction_band_hz
-            if not self.fmin_hz <= lo < hi <= self.fmax_hz:
-                problems.append("direction_band_hz must lie inside [fmin_hz, fmax_hz]")
-            if self.induction_band_hz is not None and not 0 < self.induction_band_hz[0] < self.induction_band_hz[1]:
-                problems.append("induction_band_hz must be (low, high) with 0 < low < high, or null")
-            if min(self.smoothing_bins) < 1:
-                problems.append("smoothing_bins must be positive")
+            pairs = {"direction_band_hz": self.direction_band_hz, "smoothing_bins": self.smoothing_bins,
+                     "induction_band_hz": self.induction_band_hz or (1.0, 2.0)}
+            if any(len(v) != 2 for v in pairs.values()):
+                problems.append(f"{', '.join(k for k, v in pairs.items() if len(v) != 2)} must be pairs")
+            else:
+                lo, hi = self.direction_band_hz
+                if not self.fmin_hz <= lo < hi <= self.fmax_hz:
+                    problems.append("direction_band_hz must lie inside [fmin_hz, fmax_hz]")
+                if self.induction_band_hz is not None and not 0 < self.induction_band_hz[0] < self.induction_band_hz[1]:
+                    problems.append("induction_band_hz must be (low, high) with 0 < low < high, or null")
+                if min(self.smoothing_bins) < 1:
+                    problems.append("smoothing_bins must be positive")
         if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
                    for v in (*self.mean, *self.std)) or not all(v > 0 for v in self.std if isinstance(v, (int, float))):
             problems.append("mean and std must be numbers (std positive)")
@@ -387,6 +392,7 @@ def normalize(image: np.ndarray, spec: InputSpec) -> np.ndarray:
 
 # ---------------------------------------------------------------- PNG
 PNG_TEXT_KEY = "precursor-input"  # tEXt chunk naming the representation and spec fingerprint
+MAX_PNG_TEXT_CHARS = 4096  # a longer precursor-input chunk is not one this package wrote
 ASPECT_TOLERANCE = 0.02  # a PNG of another size fits a layout if its aspect ratio is within 2%
 
 
@@ -440,9 +446,13 @@ class PngImage:
 
     @property
     def fingerprint(self) -> str | None:
+        """The spec fingerprint the PNG's ``precursor-input`` chunk names; None if absent or not ours."""
+        chunk = self.text.get(PNG_TEXT_KEY, "")
+        if len(chunk) > MAX_PNG_TEXT_CHARS:  # ours is a few hundred characters
+            return None
         try:
-            value = json.loads(self.text.get(PNG_TEXT_KEY, "")).get("fingerprint")
-        except (ValueError, AttributeError):
+            value = json.loads(chunk).get("fingerprint")
+        except (ValueError, AttributeError, RecursionError):  # RecursionError: deeply nested JSON
             return None
         return value if isinstance(value, str) else None
 

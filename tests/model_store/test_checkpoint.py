@@ -125,3 +125,34 @@ def test_weights_that_do_not_fit_the_architecture_are_refused(tmp_path, tiny_mod
 def test_provenance_must_say_what_the_model_was_trained_on(tmp_path, tiny_model):
     with pytest.raises(CheckpointError, match="trained_on"):
         ModelRegistry(tmp_path).save(tiny_model, "a", input_spec=InputSpec(), provenance={})
+
+
+def test_a_cross_spectral_model_with_sector_logits_saves_and_loads(tmp_path):
+    # only the bearing head carries the direction finder's settings; sector logits on cross-spectral input do not
+    spec = InputSpec(representation="cross_spectral", nperseg=512, noverlap=256, fmax_hz=0.125,
+                     image_height=64, image_width=64)
+    model = create_model(BACKBONE, in_chans=spec.in_chans, head_hidden=32, azimuth_head="sectors").eval()
+    ModelRegistry(tmp_path).save(model, "a", input_spec=spec, provenance=PROVENANCE)
+    assert ModelRegistry(tmp_path).load("a").manifest.architecture.azimuth_head == "sectors"
+
+
+@pytest.mark.parametrize("field, value", [
+    ("induction_band_hz", [1.0]),  # not a pair
+    ("smoothing_bins", [3]),  # not a pair: would fail on every window at request time
+    ("direction_band_hz", [0.0501, 0.0502]),  # valid, but covers no image row
+])
+def test_a_malformed_cross_spectral_spec_in_a_manifest_is_a_checkpoint_error(tmp_path, field, value):
+    from model_store.direction import physics_config
+
+    spec = InputSpec(representation="cross_spectral", nperseg=512, noverlap=256, fmax_hz=0.125,
+                     image_height=64, image_width=64)
+    model = create_model(BACKBONE, in_chans=6, head_hidden=32, azimuth_head="bearing",
+                         physics=physics_config(spec)).eval()
+    reg = ModelRegistry(tmp_path)
+    reg.save(model, "a", input_spec=spec, provenance=PROVENANCE)
+    manifest = tmp_path / "a" / "1" / MANIFEST_FILE
+    d = json.loads(manifest.read_text())
+    d["input_spec"][field] = value
+    manifest.write_text(json.dumps(d))
+    with pytest.raises(CheckpointError):
+        reg.load("a")

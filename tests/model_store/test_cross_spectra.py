@@ -105,3 +105,17 @@ def test_layouts_do_not_mix():
     square = image_to_png(np.zeros((3, 64, 64)))
     with pytest.raises(LayoutMismatchError, match="two 64x64 panels"):
         png_to_image(square, CROSS)
+
+
+def test_a_png_text_chunk_that_is_not_ours_names_no_fingerprint():
+    from PIL import Image, PngImagePlugin
+
+    from model_store.spectrogram import read_png
+    import io
+
+    for text in ("[" * 100_000, '{"fingerprint": "' + "x" * 10_000 + '"}', "not json"):
+        info = PngImagePlugin.PngInfo()
+        info.add_text(PNG_TEXT_KEY, text)
+        buf = io.BytesIO()
+        Image.new("RGB", (64, 64)).save(buf, format="PNG", pnginfo=info)
+        assert read_png(buf.getvalue()).fingerprint is None
