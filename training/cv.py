@@ -156,6 +156,20 @@ def _shuffled(data: SampleSet, idx: np.ndarray, seed: int) -> SampleSet:
     return out
 
 
+def _training_side_normals(normals: SampleSet | None, rows: list[dict[str, str]], train_idx: np.ndarray,
+                           test_idx: np.ndarray, key: str) -> SampleSet | None:
+    """The held-out calibration Normals a fold may use: none from its test side. Under LOEO they come from
+    station-days no sample touches, so all stay; under LOSO or time blocks only those of the training
+    side's stations or blocks (never the test stations' background, nor a gap block's)."""
+    if normals is None or not len(normals):
+        return normals
+    test_keys = {rows[i][key] for i in test_idx}
+    train_keys = {rows[i][key] for i in train_idx}
+    own = [r[key] for r in normals.rows]
+    keep = [i for i, k in enumerate(own) if k not in test_keys and (key == "group_event" or k in train_keys)]
+    return normals.subset(np.array(keep, dtype=int))
+
+
 # ---------------------------------------------------------------------------- cross-validation
 def run_cv(data: SampleSet, spec: InputSpec, cfg: TrainConfig, scheme: str = "loeo", k: int = 5,
            max_folds: int | None = None, shuffled_control_folds: int = 1, seed: int = 0, n_boot: int = 500,
@@ -175,8 +189,9 @@ def run_cv(data: SampleSet, spec: InputSpec, cfg: TrainConfig, scheme: str = "lo
         logger.info("%s fold %d/%d: %d fit, %d validation, %d test windows", scheme, fi + 1, len(run),
                     len(fit_idx), len(val_idx), len(test_idx))
         val = data.subset(val_idx)
+        fold_normals = _training_side_normals(calibration_normals, data.rows, train_idx, test_idx, key)
         result = train(cfg, data.subset(fit_idx), val, spec, progress=progress)
-        served, calibration, raw_test = _served(result.model, val, data.images[test_idx], spec, cfg, calibration_normals)
+        served, calibration, raw_test = _served(result.model, val, data.images[test_idx], spec, cfg, fold_normals)
         pooled_idx.append(test_idx)
         pooled_out.append(served)
         calibrations.append(calibration.to_dict())
@@ -191,7 +206,7 @@ def run_cv(data: SampleSet, spec: InputSpec, cfg: TrainConfig, scheme: str = "lo
             # must land at chance on the test side
             shuffled_val = _shuffled(data, val_idx, seed + 2000 + fi)
             control = train(cfg, _shuffled(data, fit_idx, seed + 1000 + fi), shuffled_val, spec, progress=progress)
-            cserved, _, _ = _served(control.model, shuffled_val, data.images[test_idx], spec, cfg, calibration_normals)
+            cserved, _, _ = _served(control.model, shuffled_val, data.images[test_idx], spec, cfg, fold_normals)
             control_idx.append(test_idx)
             control_out.append(cserved)
         fold_summaries.append({

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from model_store import InputSpec, ModelRegistry, load_checkpoint
-from training.cv import carve_validation, make_folds
+from training.cv import _training_side_normals, carve_validation, make_folds
 from training.data import SampleSet, inverse_frequency_weights
 from training.metrics import azimuth_errors, classification_metrics, mcc
 from training.train import TrainConfig, train
@@ -74,6 +74,22 @@ def test_folds_never_share_a_group(scheme, key):
         assert set(fit) | set(val) == set(train_idx) and not set(val) & set(test_idx)
     if scheme != "time":  # every window is tested exactly once
         assert sorted(tested.tolist()) == list(range(64))
+
+
+@pytest.mark.parametrize("scheme, key", [("loeo", "group_event"), ("loso", "group_station"), ("time", "group_time_block")])
+def test_a_fold_calibrates_its_alarm_on_no_held_out_normal_of_its_test_side(scheme, key):
+    rows = toy_set(64).rows
+    normals = toy_set(24, seed=5)
+    for i, r in enumerate(normals.rows):  # held-out Normals: their own station-days, at every station and block
+        r.update(group_event=f"cal{i}", group_station=f"S{i % 3}", group_time_block=str(i % 8))
+    for train_idx, test_idx in make_folds(rows, scheme, k=3):
+        kept = _training_side_normals(normals, rows, train_idx, test_idx, key)
+        test_keys = {rows[i][key] for i in test_idx}
+        assert not {r[key] for r in kept.rows} & test_keys
+        if scheme == "loeo":
+            assert len(kept) == len(normals)  # untouched station-days: none is on a test side
+        else:
+            assert 0 < len(kept) < len(normals) and {r[key] for r in kept.rows} <= {rows[i][key] for i in train_idx}
 
 
 def test_time_folds_leave_a_gap_around_the_test_block():
