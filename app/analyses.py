@@ -7,8 +7,8 @@ byte for byte the one ``include_spectrograms`` / ``explain`` would have inlined.
 
 The cache is bounded: at most ``KEEP_ANALYSES`` analyses and ``KEEP_BYTES`` of images, least
 recently used evicted first (the newest analysis is always kept, so one over the byte bound evicts
-all others; one analysis holds at most ``PRECURSOR_MAX_ANALYZE_WINDOWS`` windows of 150 KB for the
-power layout, 24 KB for the direction-aware one). Nothing survives a restart. An evicted analysis's
+all others; one analysis holds at most ``PRECURSOR_MAX_ANALYZE_WINDOWS`` windows of 12 KB for the
+power layout, 24 KB for the direction-aware one, at 64x64). Nothing survives a restart. An evicted analysis's
 URLs answer 410 for a while (its id is remembered among the last ``REMEMBER_EVICTED``), an unknown
 id 404; both say to run /analyze again.
 """

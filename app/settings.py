@@ -37,7 +37,9 @@ class Settings(BaseSettings):
     api_key_on_metrics: bool = Field(False, description="Also require the API key on /metrics")
     log_level: LogLevel = Field("INFO", description="Python logging level")
     log_format: Literal["text", "json"] = Field("text", description="Log lines as text or as one JSON object each")
-    torch_threads: int = Field(2, ge=1, description="Threads torch may use for one forward pass")
+    torch_threads: int = Field(
+        2, ge=1, description="Threads for one forward pass (ONNX Runtime's too; torch keeps one when every model is on the ONNX path)"
+    )
     max_batch_size: int = Field(16, ge=1, description="Most images one forward pass takes")
     batch_wait_ms: float = Field(
         0.0, ge=0, description="Extra wait to fill a batch; 0 = run at once (requests that queue meanwhile form the next batch)"
