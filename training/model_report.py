@@ -40,7 +40,7 @@ def _load(path: Path) -> dict[str, Any] | None:
 def _row(name: str, rep: dict[str, Any] | None, note: str = "") -> str:
     """One table row of the headline metrics for a scored set (a CV 'model' block or an evaluation)."""
     if rep is None:
-        return f"| {name} | " + " | ".join(["-"] * 9) + " |"
+        return f"| {name} | " + " | ".join(["-"] * (len(HEADER[1].split("|")) - 3)) + " |"
     det = rep.get("detection", {})
     mag = rep.get("magnitude_given_event") or {}
     az = rep.get("azimuth_given_event") or {}
@@ -218,6 +218,8 @@ def write_model_report(runs: Path, out: Path) -> None:
     r: dict[str, Any] = {n: _load(runs / n / "report.json") for n in names}
     for n in ("independent", "independent_power", "real_check", "real_check_power", "ceilings", "sim_check"):
         r[n] = _load(runs / f"{n}.json")
+    if r["cv_loeo"] is None:  # the manifests' metrics and the statements come from it
+        raise FileNotFoundError(f"{runs / 'cv_loeo' / 'report.json'} is missing: run the cross-validation first")
     figures = out / "figures"
     figures.mkdir(parents=True, exist_ok=True)
     if r["independent"]:

@@ -35,3 +35,16 @@ def test_help_shows_defaults(capsys):
         cli(["simulate", "--help"])
     out = capsys.readouterr().out
     assert exc.value.code == 0 and "(default: frg604rc)" in out and "(default: None)" not in out
+
+
+def test_model_report_refuses_runs_without_the_cross_validation(tmp_path, caplog):
+    assert cli(["model-report", "--runs", str(tmp_path / "runs"), "--out", str(tmp_path / "report")]) == 2
+    assert "cv_loeo" in caplog.text and "run the cross-validation first" in caplog.text
+
+
+def test_model_report_rows_have_the_header_s_columns_when_a_result_is_missing():
+    from training.model_report import HEADER, side_by_side
+
+    cv = {"model": {"detection": {"auc": 0.9}}, "controls": {}, "baselines": {}}
+    rows = [line for line in side_by_side({"cv_loeo": cv}) if line.startswith("| ")]
+    assert len(rows) > 4 and {row.count("|") for row in rows} == {HEADER[0].count("|")}
