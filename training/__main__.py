@@ -120,10 +120,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     model_store checkpoint in OUT/checkpoint."""
     from model_store import save_checkpoint
 
-    from .calibrate import fit_calibration
     from .cv import carve_validation
     from .distributed import setup, teardown
-    from .train import predict_raw
+    from .train import calibrate_on
 
     dist = setup()
     cfg = _train_config(args.config, {"epochs": args.epochs})
@@ -138,11 +137,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     result = train(cfg, samples.subset(fit_idx), val, data.spec, out_dir=out, resume=args.resume,
                    dist=dist, progress=not args.quiet)
     if dist.is_main:
-        extra = predict_raw(result.model, data.calibration_normals.images, data.spec)["detection"][:, 0] \
-            if len(data.calibration_normals) else None
-        calibration = fit_calibration(predict_raw(result.model, val.images, data.spec), val.is_event, val.magnitude,
-                                      val.azimuth, val.bearing, cfg.azimuth_head, normal_detection_logits=extra,
-                                      fitted_on="validation split of the training run")
+        calibration = calibrate_on(result.model, val, data.calibration_normals, data.spec, cfg.azimuth_head,
+                                   fitted_on="validation split of the training run")
         atomic_write_text(out / "history.json", json.dumps(result.history, indent=1) + "\n")
         save_checkpoint(
             result.model, out / "checkpoint", name=args.name, version="run", input_spec=data.spec,

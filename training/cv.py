@@ -18,11 +18,10 @@ import numpy as np
 from model_store import Calibration, InputSpec
 from model_store.labels import TASKS
 
-from .calibrate import fit_calibration
 from .data import SampleSet
 from .evaluate import ServedOutputs, direction_metrics, headline, score
 from .metrics import task_report
-from .train import TrainConfig, predict_raw, train
+from .train import TrainConfig, calibrate_on, predict_raw, train
 
 logger = logging.getLogger(__name__)
 
@@ -137,12 +136,7 @@ def _given_event_scores(data: SampleSet, idx: np.ndarray, mag: np.ndarray, beari
 def _served(model, val: SampleSet, test_images: np.ndarray, spec: InputSpec, cfg: TrainConfig,
             calibration_normals: SampleSet | None) -> tuple[ServedOutputs, Calibration, dict[str, np.ndarray]]:
     """Calibrate on the validation side (and held-out Normals), then serve the test windows."""
-    raw_val = predict_raw(model, val.images, spec)
-    extra = None
-    if calibration_normals is not None and len(calibration_normals):
-        extra = predict_raw(model, calibration_normals.images, spec)["detection"][:, 0]
-    calibration = fit_calibration(raw_val, val.is_event, val.magnitude, val.azimuth, val.bearing, cfg.azimuth_head,
-                                  normal_detection_logits=extra)
+    calibration = calibrate_on(model, val, calibration_normals, spec, cfg.azimuth_head)
     raw_test = predict_raw(model, test_images, spec)
     return ServedOutputs.from_raw(raw_test, calibration, cfg.azimuth_head), calibration, raw_test
 

@@ -28,6 +28,7 @@ from model_store.direction import physics_config
 from model_store.labels import TASKS
 from model_store.outputs import decide, served_log_probs
 
+from .calibrate import fit_calibration
 from .data import PHYSICAL_AUGMENTATIONS, Augmenter, SampleSet, inverse_frequency_weights, to_batch
 from .distributed import DistInfo
 from .metrics import classification_metrics
@@ -168,6 +169,16 @@ def predict_raw(model: torch.nn.Module, images: np.ndarray, spec: InputSpec, bat
             out.setdefault(k, []).append(v.float().numpy())
     return {k: np.concatenate(v) for k, v in out.items()}
 
+
+
+def calibrate_on(model: PrecursorNet, val: SampleSet, normals: SampleSet | None, spec: InputSpec,
+                 azimuth_head: str, fitted_on: str = "validation") -> Calibration:
+    """The served calibration of a trained model, fitted on its validation windows (and held-out Normal
+    windows for the alarm threshold): the one place `train` and every cross-validation fold calibrate."""
+    extra = (predict_raw(model, normals.images, spec)["detection"][:, 0]
+             if normals is not None and len(normals) else None)
+    return fit_calibration(predict_raw(model, val.images, spec), val.is_event, val.magnitude, val.azimuth,
+                           val.bearing, azimuth_head, normal_detection_logits=extra, fitted_on=fitted_on)
 
 def served_probabilities(raw: dict[str, np.ndarray], calibration: Calibration, azimuth_head: str) -> dict[str, np.ndarray]:
     logp = served_log_probs({k: torch.from_numpy(v) for k, v in raw.items() if k != "physics"}, calibration,
