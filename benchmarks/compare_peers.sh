@@ -25,5 +25,7 @@ export SERVICE_URL="http://127.0.0.1:$PORT/predict"
 export SERVICE_READY_URL="http://127.0.0.1:$PORT/readyz"
 export SERVICE_PID_FILE="$RUN_DIR/pid"
 export SERVICE_START="PRECURSOR_MODEL_STORE='$STORE' PRECURSOR_MODELS='[]' PRECURSOR_LOG_LEVEL=WARNING nohup '$PY' -m app --host 127.0.0.1 --port $PORT >'$RUN_DIR/service.log' 2>&1 & echo \$! >'$SERVICE_PID_FILE'"
-export SERVICE_STOP="kill \$(cat '$SERVICE_PID_FILE')"
+# wait for the process to exit: it drains for up to PRECURSOR_SHUTDOWN_TIMEOUT_S and holds the port meanwhile,
+# so a next round started at once (rounds alternate the order) could not bind it
+export SERVICE_STOP="pid=\$(cat '$SERVICE_PID_FILE'); kill \$pid; while kill -0 \$pid 2>/dev/null; do sleep 0.2; done"
 exec "$HARNESS/compare.sh" "$@"
