@@ -74,11 +74,6 @@ class ModelState:
         assert self.default_ref is not None
         return self.models[self.default_ref]
 
-    @property
-    def loaded(self) -> LoadedModel | None:
-        """The default model (None until it is ready)."""
-        return self.default.loaded if self.default_ref in self.models else None
-
     def get(self, ref: str) -> ServedModel:
         """A served model by ``name`` or ``name:version``; 404 naming the served ones otherwise."""
         name, _, version = ref.strip().partition(":")
