@@ -24,21 +24,63 @@ Per time-frequency cell of the same STFT as the power spectrogram:
 from __future__ import annotations
 
 import numpy as np
-from scipy import signal
-from scipy.ndimage import uniform_filter
 
 CROSS_CHANNELS = ("ZH", "ZD", "HD")
 EPS_PSD = 1e-12
 
 
+def _window(name: str, nperseg: int) -> np.ndarray:
+    """``scipy.signal.get_window(name, nperseg)`` (periodic); the Hann window without importing scipy.signal,
+    which holds about 60 MB of a serving process."""
+    if name == "hann":
+        return 0.5 - 0.5 * np.cos(2.0 * np.pi * np.arange(nperseg) / nperseg)
+    from scipy.signal import get_window  # any other window a spec names: imported on first use
+
+    return get_window(name, nperseg)
+
+
 def stft(data: np.ndarray, fs: float, window: str, nperseg: int, noverlap: int, detrend) -> tuple[np.ndarray, np.ndarray]:
     """Complex STFT with density scaling: ``(freqs, X)`` with X of shape (channels, freqs, segments).
 
-    ``one_sided_psd(X)`` equals scipy's PSD spectrogram of the same settings.
+    The same as ``scipy.signal.spectrogram(..., scaling="density", mode="complex")`` (segments without
+    padding or boundary extension; ``detrend`` is a function of the segments, "constant" or False), so
+    ``one_sided_psd(X)`` equals scipy's PSD spectrogram of the same settings (tested against scipy).
     """
-    f, _, x = signal.spectrogram(data, fs=fs, window=window, nperseg=nperseg, noverlap=noverlap,
-                                 detrend=detrend, scaling="density", mode="complex", axis=-1)
-    return f, x
+    data = np.asarray(data, dtype=np.float64)
+    step = nperseg - noverlap
+    n_segments = (data.shape[-1] - noverlap) // step
+    segments = np.lib.stride_tricks.sliding_window_view(data, nperseg, axis=-1)[..., ::step, :][..., :n_segments, :]
+    if callable(detrend):
+        segments = detrend(segments)
+    elif detrend == "constant":
+        segments = segments - segments.mean(axis=-1, keepdims=True)
+    elif detrend is not False:
+        raise ValueError(f"unknown detrend {detrend!r}")
+    win = _window(window, nperseg)
+    x = np.fft.rfft(segments * win, n=nperseg, axis=-1) * np.sqrt(1.0 / (fs * (win * win).sum()))
+    return np.fft.rfftfreq(nperseg, 1.0 / fs), np.moveaxis(x, -1, -2)
+
+
+def _uniform_filter1d(values: np.ndarray, size: int, axis: int) -> np.ndarray:
+    """Running mean of ``size`` samples along ``axis``, edges extended with the nearest value: the same as
+    ``scipy.ndimage.uniform_filter1d(values, size, axis, mode="nearest")`` (an even window reaches one
+    sample further back than forward, as scipy's does)."""
+    if size <= 1:
+        return values
+    before = size // 2
+    pad = [(0, 0)] * values.ndim
+    pad[axis] = (before, size - 1 - before)
+    sums = np.cumsum(np.pad(values, pad, mode="edge"), axis=axis)
+    sums = np.concatenate([np.zeros_like(np.take(sums, [0], axis=axis)), sums], axis=axis)
+    n = values.shape[axis]
+    upper = np.take(sums, np.arange(size, size + n), axis=axis)
+    lower = np.take(sums, np.arange(n), axis=axis)
+    return (upper - lower) / size
+
+
+def uniform_filter(values: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """``scipy.ndimage.uniform_filter(values, size, mode="nearest")`` of a 2-D array, in numpy."""
+    return _uniform_filter1d(_uniform_filter1d(values, size[0], 0), size[1], 1)
 
 
 def _one_sided_factor(n_freqs: int, nperseg: int) -> np.ndarray:
@@ -74,7 +116,7 @@ def cross_channels(freqs: np.ndarray, x: np.ndarray, nperseg: int, band: np.ndar
     size = (max(1, smoothing[0]), max(1, smoothing[1]))
 
     def smooth(values: np.ndarray) -> np.ndarray:
-        return uniform_filter(values, size=size, mode="nearest")
+        return uniform_filter(values, size)
 
     s_zh, s_zd = smooth((z * h.conj()).real), smooth((z * d.conj()).real)
     # running sums can leave tiny negative powers: clip at zero
@@ -84,4 +126,4 @@ def cross_channels(freqs: np.ndarray, x: np.ndarray, nperseg: int, band: np.ndar
     return np.clip(np.stack([s_zh / norm, s_zd / norm, 2.0 * s_hd / (s_hh + s_dd + EPS_PSD)]), -1.0, 1.0)
 
 
-__all__ = ["CROSS_CHANNELS", "cross_channels", "induction_arrow", "one_sided_psd", "stft"]
+__all__ = ["CROSS_CHANNELS", "cross_channels", "induction_arrow", "one_sided_psd", "stft", "uniform_filter"]

@@ -119,3 +119,49 @@ def test_a_png_text_chunk_that_is_not_ours_names_no_fingerprint():
         buf = io.BytesIO()
         Image.new("RGB", (64, 64)).save(buf, format="PNG", pnginfo=info)
         assert read_png(buf.getvalue()).fingerprint is None
+
+
+@pytest.mark.parametrize("nperseg,noverlap,detrend", [(256, 128, "linear"), (512, 0, "constant"), (300, 299, "none")])
+@pytest.mark.parametrize("window", ["hann", "hamming"])
+def test_the_numpy_stft_equals_scipys_spectrogram(nperseg, noverlap, detrend, window):
+    """Serving computes the STFT without scipy.signal (it holds ~60 MB of the process); training's
+    reference is scipy's spectrogram, which the models were trained on."""
+    from scipy import signal
+
+    from model_store.cross_spectra import stft
+    from model_store.spectrogram import _DETRENDERS
+
+    data = np.random.default_rng(3).standard_normal((3, 4000)) * 40 + 30_000
+    f, _, expected = signal.spectrogram(data, fs=2.0, window=window, nperseg=nperseg, noverlap=noverlap,
+                                        detrend=_DETRENDERS[detrend], scaling="density", mode="complex", axis=-1)
+    freqs, x = stft(data, 2.0, window, nperseg, noverlap, _DETRENDERS[detrend])
+    assert x.shape == expected.shape
+    np.testing.assert_allclose(freqs, f)
+    assert np.abs(x - expected).max() <= 1e-12 * np.abs(expected).max()
+
+
+@pytest.mark.parametrize("size", [(3, 3), (2, 4), (1, 5), (6, 1)])
+def test_the_numpy_smoothing_equals_scipys_uniform_filter(size):
+    from scipy.ndimage import uniform_filter as scipy_uniform_filter
+
+    from model_store.cross_spectra import uniform_filter
+
+    values = np.random.default_rng(4).standard_normal((45, 80))
+    np.testing.assert_allclose(uniform_filter(values, size), scipy_uniform_filter(values, size=size, mode="nearest"),
+                               atol=1e-12)
+
+
+def test_serving_does_not_import_scipy_signal():
+    """scipy.signal is imported only to resample off-rate data or for a window other than Hann."""
+    import subprocess
+    import sys
+
+    code = ("import sys, numpy as np, app.main\n"
+            "from model_store import InputSpec\n"
+            "from model_store.spectrogram import window_to_image\n"
+            "spec = InputSpec(representation='cross_spectral', nperseg=512, noverlap=256, fmax_hz=0.125,"
+            " image_height=64, image_width=64)\n"
+            "window_to_image(np.random.default_rng(0).standard_normal((3, spec.window_s)), spec)\n"
+            "print(sorted(m for m in sys.modules if m.startswith('scipy')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
