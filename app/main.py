@@ -21,6 +21,7 @@ from .analyses import AnalysisCache
 from .errors import install_error_handlers
 from .limits import BodyLimitMiddleware, Decoder
 from .log import configure_logging
+from .memory import limit_malloc_arenas
 from .metrics import Metrics, MetricsMiddleware
 from .openapi import install_openapi
 from .request_id import HEADER as REQUEST_ID_HEADER
@@ -47,6 +48,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         state: ModelState = app.state.model
+        if settings.malloc_arenas:  # before the inference thread and the runtime's pool start
+            limit_malloc_arenas(settings.malloc_arenas)
         state._task = asyncio.create_task(start_model(state, settings, app.state.metrics))
         yield
         await stop_model(state)

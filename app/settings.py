@@ -40,7 +40,13 @@ class Settings(BaseSettings):
     torch_threads: int = Field(
         2, ge=1, description="Threads for one forward pass (ONNX Runtime's too; torch keeps one when every model is on the ONNX path)"
     )
-    max_batch_size: int = Field(16, ge=1, description="Most images one forward pass takes")
+    max_batch_size: int = Field(
+        16, ge=1, description="Most images one forward pass takes (and /analyze's chunk of windows)"
+    )
+    batch_size_autotune: bool = Field(
+        True, description="At load, time each model at batch sizes 1, 2, 4, ... up to max_batch_size and batch at "
+        "most the size that predicts the most images per second on this machine (reported in /v2/models/{name})",
+    )
     batch_wait_ms: float = Field(
         0.0, ge=0, description="Extra wait to fill a batch; 0 = run at once (requests that queue meanwhile form the next batch)"
     )
@@ -68,6 +74,10 @@ class Settings(BaseSettings):
     readyz_reports_saturation: bool = Field(
         False, description="/readyz answers 503 (status 'saturated') while the inference queue is full, so an "
         "orchestrator stops routing to this replica",
+    )
+    malloc_arenas: int = Field(
+        2, ge=0, description="glibc malloc arenas, set at start (fewer arenas hold fewer free pages after a burst); "
+        "0 = the C library's default (8 per core)",
     )
     max_analyze_windows: int = Field(512, ge=1, description="Most windows one /analyze request may cut")
     max_parallel_decodes: int = Field(

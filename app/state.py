@@ -24,10 +24,10 @@ from model_store.spectrogram import PngImage, layout_fit
 
 from .admission import Admission
 from .backends import InferencePath, select_backend
-from .batching import Batcher, inference_executor
+from .batching import Batcher, fastest_batch_size, inference_executor
 from .engine import BatchResult, ExplainRequest, InferenceEngine
 from .errors import ServiceError, public_message
-from .memory import HeapTrimmer
+from .memory import HeapTrimmer, trim_heap
 from .metrics import Metrics
 from .onnx_cache import OnnxCache
 from .settings import Settings
@@ -138,13 +138,20 @@ def _load_and_warm(settings: Settings) -> tuple[str, dict[str, Loaded], dict[str
         # the whole /predict batch and Grad-CAM run 1.4-2x faster with one torch thread; README "Inference paths")
         torch.set_num_threads(1)
     threads = torch.get_num_threads()  # this thread runs every batch, so its setting is the one that counts
-    loaded_models = {ref: (loaded, engine, replace(path, torch_threads=threads))
-                     for ref, (loaded, engine, path) in loaded_models.items()}
-    for loaded, engine, _ in loaded_models.values():
+    for ref, (loaded, engine, path) in loaded_models.items():
         spec = loaded.input_spec
-        warm = np.zeros((spec.in_chans, *spec.image_size), dtype=np.float32)
+        shape = (spec.in_chans, *spec.image_size)
+        warm = np.zeros(shape, dtype=np.float32)
         engine.run([warm], [None])  # exercises the forward path once ...
         engine.run([warm], [ExplainRequest()])  # ... and the Grad-CAM path
+        max_batch, rates = settings.max_batch_size, None
+        if settings.batch_size_autotune and max_batch > 1:
+            max_batch, rates = fastest_batch_size(engine, shape, settings.max_batch_size)
+            logger.info("%s: batches of at most %d (images/s by batch size: %s)", ref, max_batch,
+                        ", ".join(f"{b}: {r:.0f}" for b, r in rates.items()))
+        loaded_models[ref] = (loaded, engine, replace(path, torch_threads=threads, max_batch=max_batch,
+                                                      batch_images_per_s=rates))
+    trim_heap()  # loading, checking and exporting left tens of MB of free pages
     return default, loaded_models, failures
 
 
@@ -175,7 +182,7 @@ async def start_model(state: ModelState, settings: Settings, metrics: Metrics) -
         state.admission.observe(result.inference_s + result.explain_s, size)
 
     for ref, (loaded, engine, path) in loaded_models.items():
-        batcher = Batcher(engine, settings.max_batch_size, settings.batch_wait_ms / 1000.0, on_batch, executor,
+        batcher = Batcher(engine, path.max_batch or settings.max_batch_size, settings.batch_wait_ms / 1000.0, on_batch, executor,
                           on_expired=state.admission.expired)
         batcher.start()
         state.models[ref] = ServedModel(loaded, batcher, path)

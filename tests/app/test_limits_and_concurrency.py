@@ -78,7 +78,7 @@ def test_memory_does_not_grow_over_repeated_explain_calls(client, lut_png):
 
 
 def test_concurrent_requests_share_forward_passes(store, lut_png):
-    with make_client(model_store=store, batch_wait_ms=200, max_batch_size=8) as c:
+    with make_client(model_store=store, batch_wait_ms=200, max_batch_size=8, batch_size_autotune=False) as c:
         wait_ready(c)
         with ThreadPoolExecutor(max_workers=4) as pool:
             codes = list(pool.map(lambda _: c.post("/predict", files=png_file(lut_png)).status_code, range(4)))
@@ -122,3 +122,28 @@ def test_decoding_runs_at_most_the_configured_number_at_once():
 
     anyio.run(main)
     assert peak[0] == 2
+
+
+def test_batch_size_is_measured_at_load_and_reported(client, store):
+    """Each served model batches at most the size that predicted the most images/s at load (of 1, 2, 4, ...
+    up to PRECURSOR_MAX_BATCH_SIZE); switched off, the setting is the size."""
+    from app.batching import batch_candidates
+
+    info = client.get("/v2/models/tiny").json()["inference"]
+    rates = {int(k): v for k, v in info["batch_images_per_s"].items()}
+    assert sorted(rates) == batch_candidates(16) == [1, 2, 4, 8, 16]
+    assert all(rate > 0 for rate in rates.values())
+    assert info["max_batch_size"] in rates and rates[info["max_batch_size"]] >= 0.97 * max(rates.values())
+    with make_client(model_store=store, max_batch_size=8, batch_size_autotune=False) as c:
+        wait_ready(c)
+        info = c.get("/v2/models/tiny").json()["inference"]
+        assert info["max_batch_size"] == 8 and info["batch_images_per_s"] is None
+
+
+def test_the_batch_size_chosen_is_the_smallest_within_three_percent_of_the_fastest():
+    from app.batching import batch_candidates, choose_batch_size
+
+    assert batch_candidates(1) == [1] and batch_candidates(12) == [1, 2, 4, 8, 12]
+    assert choose_batch_size({1: 50.0, 2: 66.0, 4: 78.0, 8: 64.0, 16: 60.0}) == 4  # 224x224 on 2 cores
+    assert choose_batch_size({1: 300.0, 2: 420.0, 4: 640.0, 8: 655.0, 16: 650.0}) == 4  # 640 is within 3%
+    assert choose_batch_size({1: 10.0, 2: 9.0}) == 1
