@@ -68,9 +68,8 @@ class InferenceEngine:
         t0 = time.perf_counter()
         if not wanted:
             raw = self.backend.forward(x)
-            with torch.no_grad():
-                logp = served_log_probs(raw, self.calibration, self.azimuth_head)
-            preds = self._predictions(raw, logp, len(x))
+            with torch.inference_mode():
+                preds = self._predictions(raw, None, len(x))
             return BatchResult(preds, time.perf_counter() - t0, 0.0)
 
         features = self.backend.cam_features(x).detach().requires_grad_(True)
@@ -95,12 +94,18 @@ class InferenceEngine:
             preds[i].cams = {task: (int(cams[task][0][k]), cams[task][1][k]) for task in cams}
         return BatchResult(preds, t1 - t0, t2 - t1)
 
-    def _predictions(self, raw: dict[str, torch.Tensor], logp: dict[str, torch.Tensor], n: int) -> list[Prediction]:
+    def _predictions(
+        self, raw: dict[str, torch.Tensor], logp: dict[str, torch.Tensor] | None, n: int
+    ) -> list[Prediction]:
+        """Predictions from the raw head outputs (and their served log probabilities, made here if None)."""
+        params = bearing_parameters(raw, self.calibration) if self.azimuth_head == "bearing" else None
+        if logp is None:
+            logp = served_log_probs(raw, self.calibration, self.azimuth_head, params)
         probs = {t: v.exp().numpy().astype(np.float64) for t, v in logp.items()}
         decisions = decide(probs, self.calibration)
         bearing = spread = None
-        if self.azimuth_head == "bearing":
-            bearing, spread = bearing_summary(*bearing_parameters(raw, self.calibration))
+        if params is not None:
+            bearing, spread = bearing_summary(*params)
         return [
             Prediction(
                 probabilities={t: p[i] for t, p in probs.items()},

@@ -81,12 +81,18 @@ def bearing_features(raw_azimuth: torch.Tensor, detection_logit: torch.Tensor) -
     return torch.stack([ones, raw_azimuth[:, 2].double(), raw_azimuth[:, 3].double(), detection_logit.double()], dim=1)
 
 
+@lru_cache(maxsize=32)
+def _map_coefficients(bearing_map: tuple[float, ...]) -> tuple[torch.Tensor, torch.Tensor]:
+    """a and b of a confidence map as tensors, made once per map (constants: never modified in place)."""
+    a = torch.tensor(bearing_map[:BEARING_FEATURES], dtype=torch.float64)
+    return a, torch.tensor(bearing_map[BEARING_FEATURES:], dtype=torch.float64)
+
+
 def bearing_parameters(raw: dict[str, torch.Tensor], calibration: Calibration) -> tuple[torch.Tensor, torch.Tensor]:
     """(m, log eps): the von Mises natural parameter (north, east) and the outlier log probability."""
     az = raw["azimuth"]
     features = bearing_features(az, raw["detection"][:, 0])
-    a = torch.tensor(calibration.bearing_map[:BEARING_FEATURES], dtype=torch.float64)
-    b = torch.tensor(calibration.bearing_map[BEARING_FEATURES:], dtype=torch.float64)
+    a, b = _map_coefficients(calibration.bearing_map)
     kappa = torch.exp((features @ a).clamp(max=MAX_LOG_CONCENTRATION))
     m = kappa[:, None] * az[:, :2].double()
     return m, F.logsigmoid(features @ b)
@@ -135,13 +141,19 @@ def bearing_summary(m: torch.Tensor, log_eps: torch.Tensor) -> tuple[np.ndarray,
 
 
 # ---------------------------------------------------------------------------- composition
-def served_log_probs(raw: dict[str, torch.Tensor], calibration: Calibration, azimuth_head: str) -> dict[str, torch.Tensor]:
-    """Raw head outputs -> log probabilities of the served classes (event classes first, Normal last)."""
+def served_log_probs(
+    raw: dict[str, torch.Tensor], calibration: Calibration, azimuth_head: str,
+    bearing: tuple[torch.Tensor, torch.Tensor] | None = None,
+) -> dict[str, torch.Tensor]:
+    """Raw head outputs -> log probabilities of the served classes (event classes first, Normal last).
+
+    ``bearing``: the bearing head's ``bearing_parameters(raw, calibration)`` when the caller has them already.
+    """
     det = raw["detection"][:, 0].float() / calibration.detection_temperature
     log_event, log_normal = F.logsigmoid(det)[:, None], F.logsigmoid(-det)[:, None]
     magnitude = F.log_softmax(raw["magnitude"].float() / calibration.magnitude_temperature, dim=1)
     if azimuth_head == "bearing":
-        azimuth = von_mises_sector_log_probs(*bearing_parameters(raw, calibration)).float()
+        azimuth = von_mises_sector_log_probs(*(bearing or bearing_parameters(raw, calibration))).float()
     else:
         azimuth = F.log_softmax(raw["azimuth"].float() / calibration.azimuth_temperature, dim=1)
     return {
