@@ -61,26 +61,26 @@ def stft(data: np.ndarray, fs: float, window: str, nperseg: int, noverlap: int, 
     return np.fft.rfftfreq(nperseg, 1.0 / fs), np.moveaxis(x, -1, -2)
 
 
-def _uniform_filter1d(values: np.ndarray, size: int, axis: int) -> np.ndarray:
-    """Running mean of ``size`` samples along ``axis``, edges extended with the nearest value: the same as
-    ``scipy.ndimage.uniform_filter1d(values, size, axis, mode="nearest")`` (an even window reaches one
-    sample further back than forward, as scipy's does)."""
-    if size <= 1:
-        return values
-    before = size // 2
-    pad = [(0, 0)] * values.ndim
-    pad[axis] = (before, size - 1 - before)
-    sums = np.cumsum(np.pad(values, pad, mode="edge"), axis=axis)
-    sums = np.concatenate([np.zeros_like(np.take(sums, [0], axis=axis)), sums], axis=axis)
-    n = values.shape[axis]
-    upper = np.take(sums, np.arange(size, size + n), axis=axis)
-    lower = np.take(sums, np.arange(n), axis=axis)
-    return (upper - lower) / size
-
-
 def uniform_filter(values: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """``scipy.ndimage.uniform_filter(values, size, mode="nearest")`` of a 2-D array, in numpy."""
-    return _uniform_filter1d(_uniform_filter1d(values, size[0], 0), size[1], 1)
+    """``scipy.ndimage.uniform_filter(values, size, mode="nearest")`` of a 2-D array, in numpy: the mean of
+    a ``size`` box, edges extended with the nearest value (an even box reaches one sample further back than
+    forward, as scipy's does). Sums of shifted views: for the few-bin boxes used here, faster than running
+    sums and as fast as scipy's."""
+    (n0, n1), (s0, s1), (b0, b1) = values.shape, size, (size[0] // 2, size[1] // 2)
+    padded = np.empty((n0 + s0 - 1, n1 + s1 - 1), dtype=np.result_type(values, np.float64))
+    padded[b0:b0 + n0, b1:b1 + n1] = values  # then the edges, rows first (np.pad's "edge", without its cost)
+    padded[:b0, b1:b1 + n1] = values[:1]
+    padded[b0 + n0:, b1:b1 + n1] = values[-1:]
+    padded[:, :b1] = padded[:, b1:b1 + 1]
+    padded[:, b1 + n1:] = padded[:, b1 + n1 - 1:b1 + n1]
+    rows = padded[:n0].copy()
+    for k in range(1, s0):
+        rows += padded[k:k + n0]
+    box = rows[:, :n1].copy()
+    for k in range(1, s1):
+        box += rows[:, k:k + n1]
+    box /= s0 * s1
+    return box
 
 
 def _one_sided_factor(n_freqs: int, nperseg: int) -> np.ndarray:
