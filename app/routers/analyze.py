@@ -94,6 +94,16 @@ def _read(data: bytes, filename: str | None, fmt: str | None) -> StationSeries:
     return read_series(source, format=fmt)
 
 
+def _read_and_plan(
+    data: bytes, filename: str | None, fmt: str | None, spec: InputSpec, hop_s: float, max_windows: int,
+    metrics: Metrics,
+) -> tuple[StationSeries, _Plan]:
+    """The upload read and its windows planned, in one worker-thread hop."""
+    with metrics.timed("decode"):
+        series = _read(data, filename, fmt)
+    return series, _plan(series, spec, hop_s, max_windows)
+
+
 def _plan(series: StationSeries, spec: InputSpec, hop_s: float, max_windows: int) -> _Plan:
     conformed = conform_sampling(series, spec)
     span_s = conformed.n_samples * spec.sample_interval_s
@@ -178,9 +188,8 @@ async def analyze(
     hop_s = _hop_s(hop_hours, spec)
     fmt = _format(format)
     request = explain_request(labels) if explain else None
-    with metrics.timed("decode"):
-        series = await decoder.run(_read, await file.read(), file.filename, fmt)
-    plan = await decoder.run(_plan, series, spec, hop_s, settings.max_analyze_windows)
+    series, plan = await decoder.run(_read_and_plan, await file.read(), file.filename, fmt, spec, hop_s,
+                                     settings.max_analyze_windows, metrics)
 
     kept: dict[int, KeptWindow | str] = {}  # with image_links: what the image route needs later
 
@@ -219,7 +228,11 @@ async def analyze(
             if not chunk.windows:
                 break
             preds = await served.batcher.submit(chunk.inputs, [request] * len(chunk.inputs), deadline)
-            windows += await run_in_threadpool(results, chunk, len(windows), preds)
+            # PNG encodes (spectrograms, overlays) and kept images go to a worker thread; plain results are
+            # cheaper to build here than a thread hop
+            images_out = include_spectrograms or explain or image_links
+            windows += await run_in_threadpool(results, chunk, len(windows), preds) if images_out \
+                else results(chunk, len(windows), preds)
             ticket.release(len(chunk.windows))
     if image_links:
         analyses.put(analysis_id, KeptAnalysis(loaded.manifest, kept))
