@@ -127,6 +127,8 @@ def _session(data: bytes, settings: Settings):
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.enable_cpu_mem_arena = False  # memory goes back after a burst instead of staying at its peak
     options.add_session_config_entry("session.intra_op.allow_spinning", "1" if settings.onnx_spin_wait else "0")
+    if settings.onnx_spin_wait and settings.onnx_spin_us >= 0:  # -1: ONNX Runtime's own count of spins
+        options.add_session_config_entry("session.intra_op.spin_duration_us", str(settings.onnx_spin_us))
     options.log_severity_level = 3  # errors only
     return ort.InferenceSession(data, options, providers=["CPUExecutionProvider"])
 

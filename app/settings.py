@@ -63,6 +63,11 @@ class Settings(BaseSettings):
         True, description="ONNX Runtime's threads spin briefly for more work (lower latency; false leaves the cores "
         "to request handling between batches)",
     )
+    onnx_spin_us: int = Field(
+        50, ge=-1, description="How long (microseconds) an idle ONNX Runtime thread spins before it sleeps: long enough "
+        "to bridge the gaps inside a forward pass, short enough not to hold a core after it; -1 = ONNX Runtime's "
+        "default (a count of spins, which held a core long after each batch)",
+    )
     channels_last: bool = Field(False, description="Eager path: run the torch model in channels-last memory format")
     max_queued_images: int = Field(
         128, ge=1, description="Most images admitted and waiting for the model, all requests together; past it 503 "

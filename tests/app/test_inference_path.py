@@ -133,3 +133,26 @@ def test_a_cache_directory_others_may_write_to_is_not_used(tmp_path):
     assert not cache.usable and "others may write to it" in cache.problem
     cache.put("k", b"graph bytes")
     assert cache.get("k") is None and not any(shared.iterdir())
+
+
+@pytest.mark.parametrize("spin_wait,spin_us,expected", [(True, 50, ("1", "50")), (True, -1, ("1", None)),
+                                                        (False, 50, ("0", None))])
+def test_onnx_runtime_threads_spin_as_the_settings_say(store, spin_wait, spin_us, expected):
+    """The spin settings reach the runtime: 50 us by default (see README "Inference paths"), ONNX Runtime's own
+    count with -1, none when spinning is off."""
+    from app.backends import _graph, _session, probe
+    from app.settings import Settings
+    from model_store import ModelRegistry
+
+    loaded = ModelRegistry(store).load(MODEL)
+    settings = Settings(onnx_spin_wait=spin_wait, onnx_spin_us=spin_us)
+    options = _session(_graph(loaded, probe(loaded), OnnxCache(settings.onnx_cache_path)), settings).get_session_options()
+
+    def entry(key: str) -> str | None:
+        try:
+            return options.get_session_config_entry(key)
+        except RuntimeError:  # not set
+            return None
+
+    entries = {key: entry(key) for key in ("session.intra_op.allow_spinning", "session.intra_op.spin_duration_us")}
+    assert (entries["session.intra_op.allow_spinning"], entries["session.intra_op.spin_duration_us"]) == expected
