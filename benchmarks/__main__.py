@@ -106,11 +106,14 @@ def _model_png(loaded: LoadedModel) -> bytes:
     return image_to_png(quantize(window_to_image(window.data, spec)), spec)
 
 
+ANALYZE_REQUESTS = 21  # per day and path, and repeats of each reference step: medians (5 moved by 10-25%)
+
+
 def analyze_reference(loaded: LoadedModel, data: bytes, forward) -> dict[str, float]:
     """What ``/analyze`` of ``data`` cannot avoid: reading it and the forward pass of its windows; and,
     beside them, making its spectrograms."""
     spec = loaded.input_spec
-    read_s = median_time(lambda: read_series(data), 5, warmup=1)
+    read_s = median_time(lambda: read_series(data), ANALYZE_REQUESTS, warmup=1)
     series = conform_sampling(read_series(data), spec)
 
     def spectrograms():
@@ -118,8 +121,9 @@ def analyze_reference(loaded: LoadedModel, data: bytes, forward) -> dict[str, fl
 
     images = spectrograms()
     x = torch.from_numpy(np.stack([normalize(img, spec) for img in images]))
-    return {"windows": len(images), "read_s": read_s, "spectrograms_s": median_time(spectrograms, 3, warmup=1),
-            "forward_s": median_time(lambda: forward(x), 5)}
+    return {"windows": len(images), "read_s": read_s,
+            "spectrograms_s": median_time(spectrograms, ANALYZE_REQUESTS, warmup=1),
+            "forward_s": median_time(lambda: forward(x), ANALYZE_REQUESTS)}
 
 
 # ---------------------------------------------------------------------------- the service
@@ -159,7 +163,7 @@ def served(store: Path, path: str, models: dict[str, LoadedModel], pngs: dict[st
                     "predict_explain_1_client": sequential(client, _post_png(png, ref, explain=True), 30),
                 }
             for name, data in days.items():
-                out[f"analyze_{name}"] = sequential(client, _post_day(data, name), 5)
+                out[f"analyze_{name}"] = sequential(client, _post_day(data, name), ANALYZE_REQUESTS)
         for ref, png in pngs.items():
             post = _post_png(png, ref)
             per_model[ref][f"predict_{args.clients}_clients"] = closed_loop(svc.base, post, args.clients, args.duration)
