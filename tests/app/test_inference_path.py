@@ -156,3 +156,41 @@ def test_onnx_runtime_threads_spin_as_the_settings_say(store, spin_wait, spin_us
 
     entries = {key: entry(key) for key in ("session.intra_op.allow_spinning", "session.intra_op.spin_duration_us")}
     assert (entries["session.intra_op.allow_spinning"], entries["session.intra_op.spin_duration_us"]) == expected
+
+
+def test_a_second_start_reads_the_exported_graph_from_the_cache(store, tmp_path, monkeypatch):
+    from app import backends
+    from app.settings import Settings
+    from model_store import ModelRegistry, onnx_export
+
+    settings = Settings(onnx_cache_dir=tmp_path / "cache")
+    cache = OnnxCache(settings.onnx_cache_path)
+    _, first = backends.select_backend(ModelRegistry(store).load(MODEL), settings, cache)
+    assert first.path == "onnxruntime" and len(list((tmp_path / "cache").glob("*.onnx"))) == 1
+
+    def no_export(*args, **kwargs):
+        raise AssertionError("exported again although the cache holds the graph")
+
+    monkeypatch.setattr(onnx_export, "export_graph", no_export)
+    _, second = backends.select_backend(ModelRegistry(store).load(MODEL), settings, OnnxCache(settings.onnx_cache_path))
+    assert second.path == "onnxruntime"
+
+
+def test_a_model_whose_export_fails_or_whose_check_fails_serves_eager_and_says_why(store, tmp_path, monkeypatch):
+    from app import backends
+    from app.settings import Settings
+    from model_store import ModelRegistry, onnx_export
+
+    settings = Settings(onnx_cache_dir=tmp_path / "cache")
+
+    def broken_export(*args, **kwargs):
+        raise RuntimeError("exporter bug")
+
+    with monkeypatch.context() as m:
+        m.setattr(onnx_export, "export_graph", broken_export)
+        _, path = backends.select_backend(ModelRegistry(store).load(MODEL), settings, OnnxCache(settings.onnx_cache_path))
+    assert path.path == "eager" and "export or runtime failed (RuntimeError)" in path.reason
+
+    monkeypatch.setattr(backends, "VERIFY_TOLERANCE", -1.0)  # no difference passes: the check fails
+    _, path = backends.select_backend(ModelRegistry(store).load(MODEL), settings, OnnxCache(settings.onnx_cache_path))
+    assert path.path == "eager" and "differed from eager fp32" in path.reason
