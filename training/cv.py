@@ -36,6 +36,8 @@ def make_folds(rows: list[dict[str, str]], scheme: str, k: int, seed: int = 0, g
     """(train, test) index pairs; every group lies wholly on one side, checked before returning."""
     if scheme not in SCHEME_KEYS:
         raise ValueError(f"unknown scheme {scheme!r}; choose from {', '.join(SCHEME_KEYS)}")
+    if isinstance(k, bool) or not isinstance(k, int) or k < 2:  # one fold would train on nothing
+        raise ValueError(f"cross-validation needs at least 2 folds (cv.folds / --folds), got {k!r}")
     groups = _groups(rows, SCHEME_KEYS[scheme])
     unique = sorted(set(groups))
     if len(unique) < 2:

@@ -76,6 +76,12 @@ def test_folds_never_share_a_group(scheme, key):
         assert sorted(tested.tolist()) == list(range(64))
 
 
+@pytest.mark.parametrize("k", [0, 1, -3, 2.5, "5"])
+def test_fewer_than_two_folds_are_refused_with_the_setting_named(k):
+    with pytest.raises(ValueError, match="at least 2 folds"):
+        make_folds(toy_set(16).rows, "loeo", k)
+
+
 @pytest.mark.parametrize("scheme, key", [("loeo", "group_event"), ("loso", "group_station"), ("time", "group_time_block")])
 def test_a_fold_calibrates_its_alarm_on_no_held_out_normal_of_its_test_side(scheme, key):
     rows = toy_set(64).rows
