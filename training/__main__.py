@@ -195,7 +195,11 @@ def cmd_export(args: argparse.Namespace) -> int:
     m = loaded.manifest
     metrics = dict(m.metrics)
     if args.metrics:
-        metrics.update(json.loads(Path(args.metrics).read_text()))
+        extra = json.loads(Path(args.metrics).read_text())
+        if not isinstance(extra, dict):
+            raise ValueError(f"--metrics {args.metrics}: expected a JSON object of report summaries, "
+                             f"got a JSON {type(extra).__name__}")
+        metrics.update(extra)
     manifest = ModelRegistry(args.store).save(
         loaded.model, args.name, input_spec=m.input_spec, provenance=m.provenance, training=m.training,
         metrics=metrics, calibration=m.calibration, make_default=args.default, version=args.version,

@@ -152,6 +152,12 @@ def test_cli_train_then_export_gives_a_loadable_checkpoint(tmp_path):
     assert "simulator only" in loaded.manifest.provenance["description"]
     assert loaded.manifest.training["config"]["backbone"] == "convnext_atto"
     assert load_checkpoint(tmp_path / "run" / "checkpoint").manifest.weights_sha256 == loaded.manifest.weights_sha256
+    # report summaries must be a JSON object: a list is refused (exit 2), and nothing is added to the store
+    listed = tmp_path / "summaries.json"
+    listed.write_text("[1, 2]")
+    assert cli(["export", "--run", str(tmp_path / "run"), "--store", str(tmp_path / "store"), "--name", "toy",
+                "--metrics", str(listed)]) == 2
+    assert ModelRegistry(tmp_path / "store").versions("toy") == ["1"]
 
 
 def test_two_process_ddp_run_completes(tmp_path):
