@@ -165,3 +165,13 @@ def test_serving_does_not_import_scipy_signal():
             "print(sorted(m for m in sys.modules if m.startswith('scipy')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_the_linear_detrend_equals_scipys():
+    from scipy import signal
+
+    from model_store.spectrogram import _detrend_linear
+
+    data = np.random.default_rng(5).standard_normal((3, 5000)) * 30 + np.linspace(0, 400, 5000)
+    segments = np.lib.stride_tricks.sliding_window_view(data, 512, axis=-1)[..., ::256, :]
+    np.testing.assert_allclose(_detrend_linear(segments), signal.detrend(segments, type="linear", axis=-1), atol=1e-9)
