@@ -75,9 +75,11 @@ class InferenceEngine:
         features = self.backend.cam_features(x).detach().requires_grad_(True)
         with torch.enable_grad():
             raw = self.model.heads_from_cam_features(features, x)
-            logp = served_log_probs(raw, self.calibration, self.azimuth_head)
+            params = bearing_parameters(raw, self.calibration) if self.azimuth_head == "bearing" else None
+            logp = served_log_probs(raw, self.calibration, self.azimuth_head, params)
             preds = self._predictions({k: v.detach() for k, v in raw.items()},
-                                      {k: v.detach() for k, v in logp.items()}, len(x))
+                                      {k: v.detach() for k, v in logp.items()}, len(x),
+                                      None if params is None else (params[0].detach(), params[1].detach()))
             t1 = time.perf_counter()
             rows = torch.tensor(wanted)
             cams: dict[str, tuple[np.ndarray, np.ndarray]] = {}
@@ -95,10 +97,13 @@ class InferenceEngine:
         return BatchResult(preds, t1 - t0, t2 - t1)
 
     def _predictions(
-        self, raw: dict[str, torch.Tensor], logp: dict[str, torch.Tensor] | None, n: int
+        self, raw: dict[str, torch.Tensor], logp: dict[str, torch.Tensor] | None, n: int,
+        params: tuple[torch.Tensor, torch.Tensor] | None = None,
     ) -> list[Prediction]:
-        """Predictions from the raw head outputs (and their served log probabilities, made here if None)."""
-        params = bearing_parameters(raw, self.calibration) if self.azimuth_head == "bearing" else None
+        """Predictions from the raw head outputs; their served log probabilities and the bearing head's
+        parameters are made here when not given."""
+        if params is None and self.azimuth_head == "bearing":
+            params = bearing_parameters(raw, self.calibration)
         if logp is None:
             logp = served_log_probs(raw, self.calibration, self.azimuth_head, params)
         probs = {t: v.exp().numpy().astype(np.float64) for t, v in logp.items()}

@@ -42,7 +42,7 @@ def limit_malloc_arenas(arenas: int) -> bool:
     """Cap glibc's malloc arenas for threads started from now on; False where the C library has no mallopt."""
     mallopt = _libc_function("mallopt")
     if mallopt is None or not mallopt(M_ARENA_MAX, arenas):
-        logger.info("mallopt is not available here: the C library decides how many malloc arenas to keep")
+        logger.info("could not cap malloc arenas (no glibc mallopt here): the C library decides how many to keep")
         return False
     return True
 

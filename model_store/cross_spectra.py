@@ -119,7 +119,7 @@ def cross_channels(freqs: np.ndarray, x: np.ndarray, nperseg: int, band: np.ndar
         return uniform_filter(values, size)
 
     s_zh, s_zd = smooth((z * h.conj()).real), smooth((z * d.conj()).real)
-    # running sums can leave tiny negative powers: clip at zero
+    # box sums of non-negative powers stay non-negative; the clip only guards rounding
     s_hh, s_dd, s_zz = (np.maximum(smooth(np.abs(c) ** 2), 0.0) for c in (h, d, z))
     s_hd = smooth((h * d.conj()).real)
     norm = np.sqrt(s_zz * (s_hh + s_dd)) + EPS_PSD
