@@ -83,9 +83,11 @@ def bearing_features(raw_azimuth: torch.Tensor, detection_logit: torch.Tensor) -
 
 @lru_cache(maxsize=32)
 def _map_coefficients(bearing_map: tuple[float, ...]) -> tuple[torch.Tensor, torch.Tensor]:
-    """a and b of a confidence map as tensors, made once per map (constants: never modified in place)."""
-    a = torch.tensor(bearing_map[:BEARING_FEATURES], dtype=torch.float64)
-    return a, torch.tensor(bearing_map[BEARING_FEATURES:], dtype=torch.float64)
+    """a and b of a confidence map as tensors, made once per map (constants: never modified in place; made
+    outside inference mode even when first asked for inside it, so Grad-CAM's autograd can save them)."""
+    with torch.inference_mode(False):
+        a = torch.tensor(bearing_map[:BEARING_FEATURES], dtype=torch.float64)
+        return a, torch.tensor(bearing_map[BEARING_FEATURES:], dtype=torch.float64)
 
 
 def bearing_parameters(raw: dict[str, torch.Tensor], calibration: Calibration) -> tuple[torch.Tensor, torch.Tensor]:
@@ -106,9 +108,10 @@ def _grid(device: torch.device | None = None) -> torch.Tensor:
 
 @lru_cache(maxsize=8)
 def _grid_basis(device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-    """cos and sin of the grid, computed once per device (constants: never modified in place)."""
-    theta = _grid(device)
-    return torch.cos(theta), torch.sin(theta)
+    """cos and sin of the grid, computed once per device (constants as in :func:`_map_coefficients`)."""
+    with torch.inference_mode(False):
+        theta = _grid(device)
+        return torch.cos(theta), torch.sin(theta)
 
 
 def von_mises_sector_log_probs(m: torch.Tensor, log_eps: torch.Tensor) -> torch.Tensor:

@@ -49,6 +49,18 @@ def test_bearing_parameters_given_or_computed_give_the_same_answer():
         assert torch.equal(given[task], computed[task])
 
 
+def test_gradients_flow_after_a_first_prediction_in_inference_mode():
+    """The confidence map's constants are cached: made first inside inference mode (a plain prediction),
+    they must still serve a later Grad-CAM pass, whose autograd saves them."""
+    calibration = Calibration(bearing_map=(0.3, 0.1, 0.2, -0.1, -2.0, 0.1, 0.0, 0.05))  # a map no other test uses
+    with torch.inference_mode():
+        served_log_probs(_raw("bearing"), calibration, "bearing")
+    raw = {k: v.requires_grad_(True) for k, v in _raw("bearing", seed=1).items()}
+    logp = served_log_probs(raw, calibration, "bearing")
+    (grad,) = torch.autograd.grad(logp["azimuth"][:, 0].sum(), raw["azimuth"])
+    assert torch.isfinite(grad).all() and grad.abs().sum() > 0
+
+
 @pytest.mark.parametrize("calibration", [Calibration(), FITTED])
 def test_labels_and_alarms_follow_one_rule(calibration):
     probs = {t: v.exp().double().numpy() for t, v in served_log_probs(_raw("sectors", 256), calibration,
