@@ -1,4 +1,4 @@
-"""Backpressure: a bound, counted in images, on the work waiting for the inference thread, and a deadline.
+"""Backpressure: a bound, counted in images, on the work waiting for the inference threads, and a deadline.
 
 A request reserves the images it will send to the model when it is admitted (``/predict`` one, ``/analyze``
 one per window) and gives them back as they are predicted (or skipped). Past the bound a request is refused
@@ -51,7 +51,7 @@ class Deadline:
 
 
 class Admission:
-    """Counts the images admitted and not yet predicted, across every served model (they share one thread).
+    """Counts the images admitted and not yet predicted, across every served model (they share the threads).
 
     Used from the event loop only, so it needs no lock.
     """
@@ -66,6 +66,7 @@ class Admission:
         self.on_refused = on_refused or (lambda reason: None)  # "queue_full" or "deadline"
         self.held = 0
         self.per_image_s = 0.02  # until the first batch says otherwise
+        self.workers = 1  # batches that run at once (app.state sets it once the models are loaded)
 
     @property
     def saturated(self) -> bool:
@@ -74,7 +75,7 @@ class Admission:
 
     def retry_after(self) -> int:
         """Whole seconds until what is admitted now should have run (1 to 60)."""
-        return min(MAX_RETRY_AFTER_S, max(1, math.ceil(self.held * self.per_image_s)))
+        return min(MAX_RETRY_AFTER_S, max(1, math.ceil(self.held * self.per_image_s / self.workers)))
 
     def deadline(self) -> Deadline:
         return Deadline(time.monotonic() + self.deadline_s, self.deadline_s)
@@ -100,7 +101,7 @@ class Admission:
         return DeadlineExceeded(deadline.budget_s, self.retry_after())
 
     def observe(self, seconds: float, images: int) -> None:
-        """A batch of ``images`` took ``seconds`` on the inference thread."""
+        """A batch of ``images`` took ``seconds`` on an inference thread."""
         if images > 0:
             self.per_image_s += _EWMA * (seconds / images - self.per_image_s)
 

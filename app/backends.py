@@ -46,6 +46,7 @@ class InferencePath:
     reason: str
     max_difference: float | None = None  # from eager fp32 on the load-time probe
     torch_threads: int | None = None  # torch's intra-op threads once every model is loaded (app.state)
+    workers: int | None = None  # batches that may run at once, on as many inference threads (app.batching)
     max_batch: int | None = None  # most images per forward pass (app.state: measured or the setting)
     batch_images_per_s: dict[int, float] | None = None  # the load-time measurement that chose max_batch
 
@@ -53,6 +54,7 @@ class InferencePath:
         rates = self.batch_images_per_s
         return {"path": self.path, "channels_last": self.channels_last, "reason": self.reason,
                 "max_probability_difference_from_eager": self.max_difference, "torch_threads": self.torch_threads,
+                "inference_workers": self.workers,
                 "max_batch_size": self.max_batch,
                 "batch_images_per_s": None if rates is None else {str(k): round(v, 1) for k, v in rates.items()}}
 

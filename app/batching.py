@@ -1,12 +1,17 @@
-"""Dynamic micro-batching: requests queue single images; one worker thread runs them in batches.
+"""Dynamic micro-batching: requests queue single images; inference threads run them in batches.
 
-All model work goes through one thread, so concurrent requests never oversubscribe the CPU or touch
-the model at the same time (Grad-CAM included), and images arriving together share a forward pass:
-whatever queued while a batch ran forms the next batch (``wait_s`` can hold a lone request a little
-longer to collect company). The model must also be loaded on that same thread: torch's OpenMP pool
-belongs to the thread that first runs a parallel region, and a second thread's pool on the same cores
-made batch-1 inference about 2x slower in the benchmarks. Images are stacked into a batch on that thread
-too, not on the event loop. Work whose request's deadline has passed is dropped when a batch is formed.
+All model work goes through a few dedicated inference threads (:class:`InferenceThreads`), so concurrent
+requests never run more forward passes at once than there are threads, and images arriving together share
+a forward pass: whatever queued while the threads were busy forms the next batch (``wait_s`` can hold a
+lone request a little longer to collect company). With two threads (the default when every model is on
+the ONNX path) a batch runs while the next one is formed and started: ONNX Runtime shares its intra-op
+threads between the passes that run at once, so a lone batch still gets every thread, and under load the
+cores are kept busy by two passes instead of waiting at the barriers inside one (convnext_atto at 224x224
+on 2 cores: 41-55 -> 55-65 requests/s at 16 clients, README "Benchmarks"). Eager torch cannot share its
+thread pool that way (two passes each with a pool of ``torch_threads`` oversubscribe the cores, and torch's
+OpenMP pool belongs to the thread that first runs a parallel region), so a service with an eager model uses
+one thread: the one that loaded the models. Images are stacked into a batch on the inference thread, not
+on the event loop. Work whose request's deadline has passed is dropped when a batch is started.
 """
 
 from __future__ import annotations
@@ -63,9 +68,39 @@ def choose_batch_size(rates: dict[int, float]) -> int:
     return min(size for size, rate in rates.items() if rate >= (1 - TUNE_TIE) * best)
 
 
-def inference_executor() -> ThreadPoolExecutor:
-    """The single thread that loads the model and runs every forward pass."""
-    return ThreadPoolExecutor(max_workers=1, thread_name_prefix="inference")
+class InferenceThreads:
+    """The threads that run forward passes, each its own single-thread executor, handed out one batch at a
+    time and shared by every model's batcher. The first loads the models; :meth:`use` sets how many serve."""
+
+    def __init__(self, count: int) -> None:
+        self.executors = [ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"inference{i}") for i in range(count)]
+        self.active = 1
+        self._free: asyncio.Queue[ThreadPoolExecutor] | None = None
+
+    @property
+    def loader(self) -> ThreadPoolExecutor:
+        return self.executors[0]
+
+    def use(self, count: int) -> None:
+        """Serve with the first ``count`` threads (at least one, at most as many as were made); the rest end."""
+        self.active = max(1, min(count, len(self.executors)))
+        for executor in self.executors[self.active:]:
+            executor.shutdown(wait=False)
+        self._free = asyncio.Queue()
+        for executor in self.executors[:self.active]:
+            self._free.put_nowait(executor)
+
+    async def acquire(self) -> ThreadPoolExecutor:
+        if self._free is None:
+            self.use(1)
+        return await self._free.get()
+
+    def release(self, executor: ThreadPoolExecutor) -> None:
+        self._free.put_nowait(executor)
+
+    def shutdown(self, wait: bool = True) -> None:
+        for executor in self.executors:
+            executor.shutdown(wait=wait, cancel_futures=True)
 
 
 @dataclass
@@ -83,7 +118,7 @@ class Batcher:
         max_batch: int,
         wait_s: float,
         on_batch: Callable[[BatchResult, int], None] | None = None,
-        executor: ThreadPoolExecutor | None = None,
+        threads: InferenceThreads | None = None,
         on_expired: Callable[[Deadline], Exception] | None = None,
     ) -> None:
         self.engine = engine
@@ -92,22 +127,26 @@ class Batcher:
         self.on_batch = on_batch
         self.on_expired = on_expired or (lambda d: TimeoutError(f"dropped after its {d.budget_s:g} s deadline"))
         self._queue: asyncio.Queue[_Item] = asyncio.Queue()
-        self._executor = executor or inference_executor()
+        self._threads = threads or InferenceThreads(1)
         self._task: asyncio.Task | None = None
+        self._running: set[asyncio.Task] = set()
 
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._worker(), name="batcher")
 
-    async def stop(self, shutdown_executor: bool = True) -> None:
-        """Stop collecting batches; shut the inference thread down too unless other batchers share it."""
+    async def stop(self, shutdown_threads: bool = True) -> None:
+        """Stop collecting batches (those already running finish); shut the inference threads down too unless
+        other batchers share them."""
         if self._task:
             self._task.cancel()
             try:
                 await self._task
             except asyncio.CancelledError:
                 pass
-        if shutdown_executor:
-            self._executor.shutdown(wait=True, cancel_futures=True)
+        if self._running:
+            await asyncio.gather(*self._running, return_exceptions=True)
+        if shutdown_threads:
+            self._threads.shutdown()
 
     async def submit(
         self, images: list[np.ndarray], explain: list[ExplainRequest | None], deadline: Deadline | None = None
@@ -166,21 +205,31 @@ class Batcher:
     async def _worker(self) -> None:
         while True:
             batch = await self._collect()
-            if batch:
-                await self._run(batch)
-            del batch  # hold no images or results while waiting for the next batch
+            executor = await self._threads.acquire()
+            while len(batch) < self.max_batch and not self._queue.empty():  # what queued while no thread was free
+                batch.append(self._queue.get_nowait())
+            batch = self._live(batch)
+            if not batch:
+                self._threads.release(executor)
+                continue
+            task = asyncio.get_running_loop().create_task(self._run(batch, executor))
+            self._running.add(task)
+            task.add_done_callback(self._running.discard)
+            del batch, task  # hold no images or results while waiting for the next batch
 
-    async def _run(self, batch: list[_Item]) -> None:
+    async def _run(self, batch: list[_Item], executor: ThreadPoolExecutor) -> None:
         images = [item.image for item in batch]
         explain = [item.explain for item in batch]
         try:
-            result = await asyncio.get_running_loop().run_in_executor(self._executor, self.engine.run, images, explain)
+            result = await asyncio.get_running_loop().run_in_executor(executor, self.engine.run, images, explain)
         except Exception as exc:  # surfaced to every waiting request, then logged once
             logger.exception("inference failed for a batch of %d", len(batch))
             for item in batch:
                 if not item.future.done():
                     item.future.set_exception(exc)
             return
+        finally:
+            self._threads.release(executor)
         if self.on_batch:
             self.on_batch(result, len(batch))
         for item, pred in zip(batch, result.predictions):

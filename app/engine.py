@@ -46,7 +46,8 @@ class BatchResult:
 
 
 class InferenceEngine:
-    """Not thread-safe: one caller at a time (the batcher's single worker thread).
+    """Callable from several inference threads at once (:mod:`app.batching`): a batch keeps no state in the
+    engine, ONNX Runtime's ``run`` may be called concurrently, and each Grad-CAM pass builds its own graph.
 
     ``backend`` runs the network (ONNX Runtime or eager torch, :mod:`app.backends`); Grad-CAM takes the
     explained stage's feature map from it and runs the rest of the network in torch, with gradients.

@@ -48,7 +48,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         state: ModelState = app.state.model
-        if settings.malloc_arenas:  # before the inference thread and the runtime's pool start
+        if settings.malloc_arenas:  # before the inference threads and the runtime's pool start
             limit_malloc_arenas(settings.malloc_arenas)
         state._task = asyncio.create_task(start_model(state, settings, app.state.metrics))
         yield

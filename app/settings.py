@@ -40,6 +40,11 @@ class Settings(BaseSettings):
     torch_threads: int = Field(
         2, ge=1, description="Threads for one forward pass (ONNX Runtime's too; torch keeps one when every model is on the ONNX path)"
     )
+    inference_workers: int = Field(
+        2, ge=1, description="Batches that may run at once, each on its own inference thread, when every served "
+        "model is on the ONNX path (ONNX Runtime shares its torch_threads threads between them: a lone batch still "
+        "gets all of them); a service with an eager model runs one batch at a time",
+    )
     max_batch_size: int = Field(
         16, ge=1, description="Most images one forward pass takes (and /analyze's chunk of windows)"
     )

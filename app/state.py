@@ -2,8 +2,8 @@
 
 Several models can be served at once (by default every model name in the store, newest version): the
 default one answers ``/analyze`` and any PNG that several models could read, and ``/predict`` picks the
-model whose input layout a PNG fits (see :meth:`ModelState.for_png`). All of them run on one inference
-thread, behind one bounded queue (:mod:`app.admission`). Each model runs on the path
+model whose input layout a PNG fits (see :meth:`ModelState.for_png`). All of them run on the same inference
+threads (:mod:`app.batching`), behind one bounded queue (:mod:`app.admission`). Each model runs on the path
 :mod:`app.backends` chose for it (ONNX Runtime or eager torch), reported in ``/v2/models/{name}`` and
 ``/metrics``. The service is ready once the default model is; a further model that fails to load is
 reported (``/readyz``, ``/v2/models``) and not served.
@@ -24,7 +24,7 @@ from model_store.spectrogram import PngImage, layout_fit
 
 from .admission import Admission
 from .backends import InferencePath, select_backend
-from .batching import Batcher, fastest_batch_size, inference_executor
+from .batching import Batcher, InferenceThreads, fastest_batch_size
 from .engine import BatchResult, ExplainRequest, InferenceEngine
 from .errors import ServiceError, public_message
 from .memory import HeapTrimmer, trim_heap
@@ -156,20 +156,20 @@ def _load_and_warm(settings: Settings) -> tuple[str, dict[str, Loaded], dict[str
 
 
 async def start_model(state: ModelState, settings: Settings, metrics: Metrics) -> None:
-    """Load on the inference thread (not the event loop), so liveness probes are answered meanwhile."""
+    """Load on the first inference thread (not the event loop), so liveness probes are answered meanwhile."""
     t0 = time.perf_counter()
-    executor = inference_executor()
+    threads = InferenceThreads(settings.inference_workers)
     try:
         default, loaded_models, failures = await asyncio.get_running_loop().run_in_executor(
-            executor, _load_and_warm, settings)
+            threads.loader, _load_and_warm, settings)
     except ModelStoreError as exc:
-        executor.shutdown(wait=False)
+        threads.shutdown(wait=False)
         reason = public_message(str(exc), settings.model_store)
         state.status, state.reason = "failed", f"no model could be loaded: {reason}"
         logger.error("model store %s: no model could be loaded: %s", settings.model_store, exc)
         return
     except Exception as exc:  # keep the process alive and not ready, and say why
-        executor.shutdown(wait=False)
+        threads.shutdown(wait=False)
         state.status, state.reason = "failed", f"model failed to load ({type(exc).__name__}); the server log has details"
         logger.exception("loading the model failed")
         return
@@ -181,8 +181,12 @@ async def start_model(state: ModelState, settings: Settings, metrics: Metrics) -
         metrics.batch_size.observe(size)
         state.admission.observe(result.inference_s + result.explain_s, size)
 
+    all_onnx = all(path.path == "onnxruntime" for _, _, path in loaded_models.values())
+    threads.use(settings.inference_workers if all_onnx else 1)  # eager torch runs one batch at a time
+    state.admission.workers = threads.active
     for ref, (loaded, engine, path) in loaded_models.items():
-        batcher = Batcher(engine, path.max_batch or settings.max_batch_size, settings.batch_wait_ms / 1000.0, on_batch, executor,
+        path = replace(path, workers=threads.active)
+        batcher = Batcher(engine, path.max_batch or settings.max_batch_size, settings.batch_wait_ms / 1000.0, on_batch, threads,
                           on_expired=state.admission.expired)
         batcher.start()
         state.models[ref] = ServedModel(loaded, batcher, path)
@@ -207,5 +211,5 @@ async def stop_model(state: ModelState) -> None:
     if state._task and not state._task.done():
         state._task.cancel()
     batchers = [served.batcher for served in state.models.values()]
-    for k, batcher in enumerate(batchers):  # they share one inference thread: shut it down with the last
-        await batcher.stop(shutdown_executor=k == len(batchers) - 1)
+    for k, batcher in enumerate(batchers):  # they share the inference threads: shut them down with the last
+        await batcher.stop(shutdown_threads=k == len(batchers) - 1)

@@ -222,7 +222,7 @@ async def analyze(
     windows: list[WindowResult] = []
     with state.admission.admit(plan.n_windows) as ticket:
         while len(windows) < plan.n_windows:
-            if deadline.expired():  # do not make spectrograms that the inference thread would drop
+            if deadline.expired():  # do not make spectrograms that an inference thread would drop
                 raise state.admission.expired(deadline)
             chunk = await decoder.run(_next_chunk, plan.windows, settings.max_batch_size, spec, metrics)
             if not chunk.windows:

@@ -55,6 +55,10 @@ def test_served_models_say_which_path_runs_them(client, eager):
     # on the eager path it runs the network with the configured threads
     assert client.get(f"/v2/models/{MODEL}").json()["inference"]["torch_threads"] == 1
     assert eager.get(f"/v2/models/{MODEL}").json()["inference"]["torch_threads"] == 2  # PRECURSOR_TORCH_THREADS
+    # ONNX Runtime shares its threads between passes that run at once, so batches run side by side
+    # (PRECURSOR_INFERENCE_WORKERS); eager torch's pool cannot be shared that way: one batch at a time
+    assert client.get(f"/v2/models/{MODEL}").json()["inference"]["inference_workers"] == 2
+    assert eager.get(f"/v2/models/{MODEL}").json()["inference"]["inference_workers"] == 1
 
 
 @pytest.mark.parametrize("model", [MODEL, CROSS_MODEL])
