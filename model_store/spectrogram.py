@@ -548,7 +548,10 @@ def png_to_image(data: bytes | PngImage, spec: InputSpec) -> DecodedImage:
     if fit is None:
         raise _mismatch(png, spec)
     if fit == "exact":
-        return DecodedImage(png_planes(png, spec).astype(np.float32) / 255.0, png.size, False)
+        planes = png_planes(png, spec)
+        image = np.empty(planes.shape, dtype=np.float32)  # C-contiguous, whatever the planes' strides: a
+        np.divide(planes, np.float32(255.0), out=image)  # strided image made normalising it 10x slower
+        return DecodedImage(image, png.size, False)
     rgb = png.rgb
     if png.size[1] % spec.panels:
         width = spec.panels * (png.size[1] // spec.panels)
