@@ -17,6 +17,7 @@ import ctypes
 import ctypes.util
 import logging
 import time
+from functools import lru_cache
 
 logger = logging.getLogger(__name__)
 
@@ -34,6 +35,7 @@ def _libc_function(name: str):
         return None
 
 
+@lru_cache(maxsize=1)
 def _malloc_trim():
     return _libc_function("malloc_trim")
 
@@ -55,26 +57,23 @@ def trim_heap() -> None:
 
 
 class HeapTrimmer:
+    """:func:`trim_heap` when the inference queue empties, at most once per ``interval_s``."""
+
     def __init__(self, interval_s: float = 1.0) -> None:
         self.interval_s = interval_s
-        self._trim = _malloc_trim()
         self._last = float("-inf")
         self._pending = False
-        if self._trim is None:
+        if not self.available:
             logger.info("malloc_trim is not available here: freed memory is returned as the C library decides")
 
     @property
     def available(self) -> bool:
-        return self._trim is not None
-
-    def trim_now(self) -> None:
-        if self._trim is not None:
-            self._trim(0)
+        return _malloc_trim() is not None
 
     def soon(self) -> None:
         """Trim in a worker thread (called from the event loop when the queue empties): at once, or, if the
         last trim was under ``interval_s`` ago, when the interval is over; one trim pending at a time."""
-        if self._trim is None or self._pending:
+        if not self.available or self._pending:
             return
         self._pending = True
         loop = asyncio.get_running_loop()
@@ -82,7 +81,7 @@ class HeapTrimmer:
 
     def _start(self, loop: asyncio.AbstractEventLoop) -> None:
         self._last = time.monotonic()
-        loop.run_in_executor(None, self.trim_now).add_done_callback(self._done)
+        loop.run_in_executor(None, trim_heap).add_done_callback(self._done)
 
     def _done(self, future: asyncio.Future) -> None:
         self._pending = False
