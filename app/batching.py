@@ -7,7 +7,7 @@ lone request a little longer to collect company). With two threads (the default 
 the ONNX path) a batch runs while the next one is formed and started: ONNX Runtime shares its intra-op
 threads between the passes that run at once, so a lone batch still gets every thread, and under load the
 cores are kept busy by two passes instead of waiting at the barriers inside one (convnext_atto at 224x224
-on 2 cores: 41-55 -> 55-65 requests/s at 16 clients, README "Benchmarks"). Eager torch cannot share its
+on 2 cores: 36-49 -> 43-60 requests/s at 16 clients, README "Inference paths"). Eager torch cannot share its
 thread pool that way (two passes each with a pool of ``torch_threads`` oversubscribe the cores, and torch's
 OpenMP pool belongs to the thread that first runs a parallel region), so a service with an eager model uses
 one thread: the one that loaded the models. Images are stacked into a batch on the inference thread, not
@@ -47,8 +47,8 @@ def batch_candidates(max_batch: int) -> list[int]:
 def fastest_batch_size(engine: InferenceEngine, shape: tuple[int, ...], max_batch: int) -> tuple[int, dict[int, float]]:
     """The batch size (up to ``max_batch``) that predicts the most images per second on this machine, and the
     measured rates. Larger is not always faster on a small CPU: the activations of a big batch leave the
-    caches (convnext_atto at 224x224 on 2 cores: about 78 images/s at 4, 60-68 at 16). Runs on the
-    inference thread at load, on zero images, the whole prediction path (forward and composing outputs)."""
+    caches (convnext_atto at 224x224 on 2 cores: about 78 images/s at 4, 60-68 at 16). Runs on the first
+    inference thread at load, alone, on zero images, the whole prediction path (forward and composing outputs)."""
     rates: dict[int, float] = {}
     for size in batch_candidates(max_batch):
         images = [np.zeros(shape, dtype=np.float32)] * size
@@ -171,9 +171,7 @@ class Batcher:
         batch = [await self._queue.get()]
         deadline = time.monotonic() + self.wait_s
         if self.wait_s <= 0:
-            while len(batch) < self.max_batch and not self._queue.empty():
-                batch.append(self._queue.get_nowait())
-            return self._live(batch)
+            return batch  # the worker adds what else is queued once a thread is free
         while len(batch) < self.max_batch:
             try:
                 batch.append(self._queue.get_nowait())
@@ -187,6 +185,12 @@ class Batcher:
                 batch.append(await asyncio.wait_for(self._queue.get(), remaining))
             except asyncio.TimeoutError:
                 break
+        return batch
+
+    def _top_up(self, batch: list[_Item]) -> list[_Item]:
+        """``batch`` with whatever is queued now (up to ``max_batch``), less the work no longer worth running."""
+        while len(batch) < self.max_batch and not self._queue.empty():
+            batch.append(self._queue.get_nowait())
         return self._live(batch)
 
     def _live(self, batch: list[_Item]) -> list[_Item]:
@@ -206,9 +210,7 @@ class Batcher:
         while True:
             batch = await self._collect()
             executor = await self._threads.acquire()
-            while len(batch) < self.max_batch and not self._queue.empty():  # what queued while no thread was free
-                batch.append(self._queue.get_nowait())
-            batch = self._live(batch)
+            batch = self._top_up(batch)  # with what queued while no thread was free
             if not batch:
                 self._threads.release(executor)
                 continue

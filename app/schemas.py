@@ -142,8 +142,8 @@ class ModelDetail(ModelSummary):
     weights_bytes: int
     inference: dict[str, Any] | None = Field(
         None, description="served models: the path that runs it (onnxruntime or eager), whether the eager model is "
-                          "channels-last, why, its largest probability difference from eager fp32 at load, torch's threads, and "
-                          "the most images per forward pass with the load-time images/s by batch size that chose it")
+                          "channels-last, why, its largest probability difference from eager fp32 at load, torch's threads, how many "
+                          "batches run at once, and the most images per forward pass with the load-time images/s by batch size that chose it")
 
 
 class Health(BaseModel):

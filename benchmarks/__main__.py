@@ -254,10 +254,11 @@ def run(args: argparse.Namespace) -> dict:
     for ref, loaded in models.items():
         backend, path = select_backend(loaded, settings, None)  # the path the service would choose ...
         forward = forward_times(loaded, settings)
+        threads = torch.get_num_threads()
         torch.set_num_threads(1 if path.path == "onnxruntime" else settings.torch_threads)  # ... with its torch threads
         inproc[ref] = {"forward": forward, "grad_cam": {**grad_cam_cost(loaded, backend), "path": path.path,
                                                         "torch_threads": torch.get_num_threads()}}
-        torch.set_num_threads(2)
+        torch.set_num_threads(threads)
     results["in_process"] = inproc
 
     raw = LUT.read_bytes()
