@@ -27,6 +27,7 @@ from PIL import Image, PngImagePlugin
 from .config import DictConfig
 from .cross_spectra import CROSS_CHANNELS, cross_channels, one_sided_psd, stft
 from .errors import ImageTooLargeError, InvalidImageError, LayoutMismatchError, NotPngError, UnsupportedSamplingError
+from .resize import resize_bilinear
 from .series import CHANNELS, StationSeries
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -351,8 +352,9 @@ def _db_to_unit(db: np.ndarray, spec: InputSpec) -> np.ndarray:
 
 
 def _planes_to_image(planes: np.ndarray, spec: InputSpec) -> np.ndarray:
-    """(C, freqs, times) in [0, 1] -> (C, H, W) at the spec's size, row 0 = highest frequency."""
-    return np.stack([_resize_plane(plane[::-1, :], spec.image_size) for plane in planes])
+    """(..., C, freqs, times) in [0, 1] -> (..., C, H, W) at the spec's size, row 0 = highest frequency
+    (each plane resized as Pillow's bilinear resize of a float image, :mod:`model_store.resize`)."""
+    return np.clip(resize_bilinear(planes[..., ::-1, :], spec.image_size), 0.0, 1.0)
 
 
 def db_to_image(db: np.ndarray, spec: InputSpec) -> np.ndarray:
@@ -371,14 +373,6 @@ def window_to_image(data: np.ndarray, spec: InputSpec) -> np.ndarray:
     coherency = cross_channels(f, x, spec.nperseg, band, spec.induction_band_hz, spec.smoothing_bins)
     planes = np.concatenate([_db_to_unit(power_db, spec), ((coherency + 1.0) / 2.0).astype(np.float32)])
     return _planes_to_image(planes, spec)
-
-
-def _resize_plane(plane: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    if plane.shape == size:
-        return np.ascontiguousarray(plane, dtype=np.float32)
-    img = Image.fromarray(np.ascontiguousarray(plane, dtype=np.float32), mode="F")
-    out = img.resize((size[1], size[0]), Image.Resampling.BILINEAR)
-    return np.clip(np.asarray(out, dtype=np.float32), 0.0, 1.0)
 
 
 def normalize(image: np.ndarray, spec: InputSpec) -> np.ndarray:
@@ -556,10 +550,6 @@ def png_to_image(data: bytes | PngImage, spec: InputSpec) -> DecodedImage:
     if png.size[1] % spec.panels:
         width = spec.panels * (png.size[1] // spec.panels)
         rgb = np.asarray(Image.fromarray(rgb).resize((width, png.size[0]), Image.Resampling.BILINEAR))
-    planes = []
-    for panel in np.split(rgb, spec.panels, axis=1):
-        for c in range(PANEL_CHANNELS):
-            plane = panel[:, :, c].astype(np.float32)
-            plane /= 255.0
-            planes.append(_resize_plane(plane, spec.image_size))
-    return DecodedImage(np.stack(planes), png.size, True)
+    planes = np.stack([panel[:, :, c] for panel in np.split(rgb, spec.panels, axis=1) for c in range(PANEL_CHANNELS)])
+    planes = planes.astype(np.float32) / np.float32(255.0)
+    return DecodedImage(np.clip(resize_bilinear(planes, spec.image_size), 0.0, 1.0), png.size, True)
