@@ -28,6 +28,7 @@ from model_store.onnx_export import FEATURES_OUTPUT, FORWARD_OUTPUTS, INPUT_NAME
 from model_store.outputs import served_log_probs
 from model_store.spectrogram import normalize
 
+from .affinity import ThreadPlacement
 from .onnx_cache import OnnxCache, cache_key
 from .settings import Settings
 
@@ -49,6 +50,7 @@ class InferencePath:
     workers: int | None = None  # batches that may run at once, on as many inference threads (app.batching)
     max_batch: int | None = None  # most images per forward pass (app.state: measured or the setting)
     batch_images_per_s: dict[int, float] | None = None  # the load-time measurement that chose max_batch
+    thread_placement: str | None = None  # which CPUs the threads of a pass run on, or why they are not pinned
 
     def to_dict(self) -> dict[str, object]:
         rates = self.batch_images_per_s
@@ -56,7 +58,8 @@ class InferencePath:
                 "max_probability_difference_from_eager": self.max_difference, "torch_threads": self.torch_threads,
                 "inference_workers": self.workers,
                 "max_batch_size": self.max_batch,
-                "batch_images_per_s": None if rates is None else {str(k): round(v, 1) for k, v in rates.items()}}
+                "batch_images_per_s": None if rates is None else {str(k): round(v, 1) for k, v in rates.items()},
+                "thread_placement": self.thread_placement}
 
 
 class Backend(Protocol):
@@ -119,7 +122,7 @@ def _difference(backend: Backend, loaded: LoadedModel, x: torch.Tensor, referenc
     return max(float((direct - reference).abs().max()), float((via_cam - reference).abs().max()))
 
 
-def _session(data: bytes, settings: Settings):
+def _session(data: bytes, settings: Settings, placement: ThreadPlacement | None = None):
     import onnxruntime as ort
 
     options = ort.SessionOptions()
@@ -131,6 +134,8 @@ def _session(data: bytes, settings: Settings):
     options.add_session_config_entry("session.intra_op.allow_spinning", "1" if settings.onnx_spin_wait else "0")
     if settings.onnx_spin_wait and settings.onnx_spin_us >= 0:  # -1: ONNX Runtime's own count of spins
         options.add_session_config_entry("session.intra_op.spin_duration_us", str(settings.onnx_spin_us))
+    if placement is not None and placement.workers:  # app.affinity: the callers are pinned by app.state
+        options.add_session_config_entry("session.intra_op_thread_affinities", placement.runtime_affinities())
     options.log_severity_level = 3  # errors only
     return ort.InferenceSession(data, options, providers=["CPUExecutionProvider"])
 
@@ -152,19 +157,21 @@ def _graph(loaded: LoadedModel, x: torch.Tensor, cache: OnnxCache) -> bytes:
     return data
 
 
-def onnx_backend(loaded: LoadedModel, settings: Settings, cache: OnnxCache, x: torch.Tensor) -> OnnxBackend | str:
+def onnx_backend(loaded: LoadedModel, settings: Settings, cache: OnnxCache, x: torch.Tensor,
+                 placement: ThreadPlacement | None = None) -> OnnxBackend | str:
     """The ONNX Runtime backend (not yet checked against eager), or why there is none; ``x`` is a probe batch."""
     missing = [name for name in ("onnx", "onnxruntime", "onnxscript") if find_spec(name) is None]
     if missing:  # onnx and onnxscript export the graph (imported only on a cache miss), onnxruntime runs it
         return f"{missing[0]} is not installed (pip install '.[fast]')"
     try:
-        return OnnxBackend(_session(_graph(loaded, x, cache), settings))
+        return OnnxBackend(_session(_graph(loaded, x, cache), settings, placement))
     except Exception as exc:  # any failure of export or runtime: serve eager, log the details, say so
         logger.exception("ONNX path for %s failed; serving it eager", loaded.manifest.ref)
         return f"the ONNX export or runtime failed ({type(exc).__name__}); the server log has details"
 
 
-def select_backend(loaded: LoadedModel, settings: Settings, cache: OnnxCache | None) -> tuple[Backend, InferencePath]:
+def select_backend(loaded: LoadedModel, settings: Settings, cache: OnnxCache | None,
+                   placement: ThreadPlacement | None = None) -> tuple[Backend, InferencePath]:
     """The backend that serves ``loaded`` and why; its answers are checked against eager fp32 first."""
     model = loaded.model.eval()
     for p in model.parameters():
@@ -175,7 +182,7 @@ def select_backend(loaded: LoadedModel, settings: Settings, cache: OnnxCache | N
 
     why_eager = "PRECURSOR_INFERENCE_PATH is eager"
     if settings.inference_path == "onnx":
-        fast = onnx_backend(loaded, settings, cache or OnnxCache(settings.onnx_cache_path), x)
+        fast = onnx_backend(loaded, settings, cache or OnnxCache(settings.onnx_cache_path), x, placement)
         if isinstance(fast, OnnxBackend):
             diff = _difference(fast, loaded, x, reference)
             if diff <= VERIFY_TOLERANCE:

@@ -26,6 +26,7 @@ from typing import Callable
 import numpy as np
 
 from .admission import Deadline
+from .affinity import pin_current_thread
 from .engine import BatchResult, ExplainRequest, InferenceEngine, Prediction
 
 logger = logging.getLogger(__name__)
@@ -89,6 +90,11 @@ class InferenceThreads:
         self._free = asyncio.Queue()
         for executor in self.executors[:self.active]:
             self._free.put_nowait(executor)
+
+    async def pin(self, cpu: int) -> None:
+        """Run every serving thread on ``cpu`` (:mod:`app.affinity`); each thread pins itself."""
+        loop = asyncio.get_running_loop()
+        await asyncio.gather(*(loop.run_in_executor(e, pin_current_thread, cpu) for e in self.executors[:self.active]))
 
     async def acquire(self) -> ThreadPoolExecutor:
         if self._free is None:

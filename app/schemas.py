@@ -143,7 +143,8 @@ class ModelDetail(ModelSummary):
     inference: dict[str, Any] | None = Field(
         None, description="served models: the path that runs it (onnxruntime or eager), whether the eager model is "
                           "channels-last, why, its largest probability difference from eager fp32 at load, torch's threads, how many "
-                          "batches run at once, and the most images per forward pass with the load-time images/s by batch size that chose it")
+                          "batches run at once, the most images per forward pass with the load-time images/s by batch size that chose it, "
+                          "and which CPUs a pass's threads run on (or why they are not pinned)")
 
 
 class Health(BaseModel):

@@ -73,6 +73,11 @@ class Settings(BaseSettings):
         "to bridge the gaps inside a forward pass, short enough not to hold a core after it; -1 = ONNX Runtime's "
         "default (a count of spins, which held a core long after each batch)",
     )
+    pin_threads: Literal["auto", "on", "off"] = Field(
+        "auto", description="Pin the inference threads to the first CPU this process may use and ONNX Runtime's "
+        "worker threads to the next ones (so a pass's threads never share a core): auto = only when the process "
+        "may use exactly as many CPUs as a pass has threads; on = whenever it may use enough; off = never",
+    )
     channels_last: bool = Field(False, description="Eager path: run the torch model in channels-last memory format")
     max_queued_images: int = Field(
         128, ge=1, description="Most images admitted and waiting for the model, all requests together; past it 503 "

@@ -23,6 +23,7 @@ from model_store import LoadedModel, ModelRegistry, ModelStoreError
 from model_store.spectrogram import PngImage, layout_fit
 
 from .admission import Admission
+from .affinity import ThreadPlacement, plan_placement
 from .backends import InferencePath, select_backend
 from .batching import Batcher, InferenceThreads, fastest_batch_size
 from .engine import BatchResult, ExplainRequest, InferenceEngine
@@ -112,7 +113,7 @@ def _model_refs(settings: Settings, registry: ModelRegistry) -> tuple[str, list[
 Loaded = tuple[LoadedModel, InferenceEngine, InferencePath]
 
 
-def _load_and_warm(settings: Settings) -> tuple[str, dict[str, Loaded], dict[str, str]]:
+def _load_and_warm(settings: Settings, placement: ThreadPlacement | None) -> tuple[str, dict[str, Loaded], dict[str, str]]:
     torch.set_num_threads(settings.torch_threads)
     registry = ModelRegistry(settings.model_store)
     default, refs = _model_refs(settings, registry)
@@ -128,7 +129,7 @@ def _load_and_warm(settings: Settings) -> tuple[str, dict[str, Loaded], dict[str
             failures[ref] = public_message(str(exc), settings.model_store)
             logger.error("model %s is not served: %s", ref, exc)
             continue
-        backend, path = select_backend(loaded, settings, cache)
+        backend, path = select_backend(loaded, settings, cache, placement)
         loaded_models[loaded.manifest.ref] = (loaded, InferenceEngine(loaded, backend), path)
         if i == 0:
             default = loaded.manifest.ref
@@ -159,9 +160,10 @@ async def start_model(state: ModelState, settings: Settings, metrics: Metrics) -
     """Load on the first inference thread (not the event loop), so liveness probes are answered meanwhile."""
     t0 = time.perf_counter()
     threads = InferenceThreads(settings.inference_workers)
+    placement, placed = plan_placement(settings.pin_threads, settings.torch_threads)
     try:
         default, loaded_models, failures = await asyncio.get_running_loop().run_in_executor(
-            threads.loader, _load_and_warm, settings)
+            threads.loader, _load_and_warm, settings, placement)
     except ModelStoreError as exc:
         threads.shutdown(wait=False)
         reason = public_message(str(exc), settings.model_store)
@@ -184,8 +186,17 @@ async def start_model(state: ModelState, settings: Settings, metrics: Metrics) -
     all_onnx = all(path.path == "onnxruntime" for _, _, path in loaded_models.values())
     threads.use(settings.inference_workers if all_onnx else 1)  # eager torch runs one batch at a time
     state.admission.workers = threads.active
+    if placement is not None and not all_onnx:
+        placement, placed = None, "not pinned: eager torch places its own threads"
+    if placement is not None:
+        try:
+            await threads.pin(placement.callers)
+            logger.info("threads pinned: %s", placed)
+        except OSError as exc:  # a sandbox may refuse sched_setaffinity: serve unpinned and say so
+            placed = f"not pinned: setting the inference threads' CPU failed ({exc.strerror or exc})"
+            logger.warning("%s", placed)
     for ref, (loaded, engine, path) in loaded_models.items():
-        path = replace(path, workers=threads.active)
+        path = replace(path, workers=threads.active, thread_placement=placed)
         batcher = Batcher(engine, path.max_batch or settings.max_batch_size, settings.batch_wait_ms / 1000.0, on_batch, threads,
                           on_expired=state.admission.expired)
         batcher.start()

@@ -198,3 +198,53 @@ def test_a_model_whose_export_fails_or_whose_check_fails_serves_eager_and_says_w
     monkeypatch.setattr(backends, "VERIFY_TOLERANCE", -1.0)  # no difference passes: the check fails
     _, path = backends.select_backend(ModelRegistry(store).load(MODEL), settings, OnnxCache(settings.onnx_cache_path))
     assert path.path == "eager" and "differed from eager fp32" in path.reason
+
+
+def test_thread_placement_pins_only_where_the_service_owns_the_cores():
+    from app.affinity import plan_placement
+
+    placement, why = plan_placement("auto", 2, [0, 1])  # a 2-core machine: callers and the runtime's worker apart
+    assert (placement.callers, placement.workers, placement.runtime_affinities()) == (0, (1,), "2")
+    assert "CPU 0" in why and "CPU 1" in why
+    placement, why = plan_placement("auto", 2, list(range(8)))  # a larger machine others may share: the kernel decides
+    assert placement is None and "more than the 2" in why
+    placement, _ = plan_placement("on", 4, [2, 3, 5, 7, 9])  # on: the first CPUs this process may use
+    assert (placement.callers, placement.workers, placement.runtime_affinities()) == (2, (3, 5, 7), "4;6;8")
+    assert plan_placement("on", 2, [3])[0] is None and "fewer than the 2" in plan_placement("on", 2, [3])[1]
+    assert plan_placement("on", 1, [0, 1])[0] is None
+    assert plan_placement("off", 2, [0, 1]) == (None, "not pinned: PRECURSOR_PIN_THREADS is off")
+
+
+def _affinities(client) -> list[set[int]]:
+    """The CPUs each serving inference thread may run on, asked from inside each thread."""
+    threads = client.app.state.model.default.batcher._threads
+    return [executor.submit(os.sched_getaffinity, 0).result() for executor in threads.executors[:threads.active]]
+
+
+def _runtime_affinities(client) -> str | None:
+    session = client.app.state.model.default.batcher.engine.backend._session
+    try:
+        return session.get_session_options().get_session_config_entry("session.intra_op_thread_affinities")
+    except RuntimeError:  # not set
+        return None
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_getaffinity") or len(os.sched_getaffinity(0)) < 2, reason="needs 2 CPUs")
+def test_pinned_threads_run_where_the_placement_says_and_answer_as_before(store, eager, lut_bytes):
+    cpus = sorted(os.sched_getaffinity(0))
+    with make_client(model_store=store, pin_threads="on") as pinned:
+        wait_ready(pinned)
+        assert _affinities(pinned) == [{cpus[0]}, {cpus[0]}]  # both inference threads start passes on one CPU ...
+        assert _runtime_affinities(pinned) == str(cpus[1] + 1)  # ... ONNX Runtime's worker runs on the next
+        placement = pinned.get(f"/v2/models/{MODEL}").json()["inference"]["thread_placement"]
+        assert placement == f"inference threads on CPU {cpus[0]}, ONNX Runtime's worker threads on CPU {cpus[1]}"
+        for model in (MODEL, CROSS_MODEL):
+            assert _close(_windows(pinned, lut_bytes, model), _windows(eager, lut_bytes, model)) <= TOLERANCE
+    with make_client(model_store=store, pin_threads="off") as free:
+        wait_ready(free)
+        assert _affinities(free) == [set(cpus), set(cpus)] and _runtime_affinities(free) is None
+        assert "PRECURSOR_PIN_THREADS is off" in free.get(f"/v2/models/{MODEL}").json()["inference"]["thread_placement"]
+    with make_client(model_store=store, pin_threads="on", inference_path="eager") as eager_pinned:
+        wait_ready(eager_pinned)  # eager torch's own thread pool is left to the kernel
+        assert _affinities(eager_pinned) == [set(cpus)]
+        assert "eager torch" in eager_pinned.get(f"/v2/models/{MODEL}").json()["inference"]["thread_placement"]

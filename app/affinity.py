@@ -1,0 +1,74 @@
+"""Which CPUs the inference threads run on: the threads that start ONNX Runtime passes on one, the runtime's
+own worker threads on the others.
+
+A pass on ``torch_threads`` threads is the calling inference thread plus ONNX Runtime's ``torch_threads - 1``
+workers. Between batches both sleep. Woken by an inference thread, a worker tended to be put on that
+thread's core (Linux favours the waker's CPU), so the two halves of a parallel pass took turns on one core
+while the other stayed idle. /analyze's batch of four 64x64 windows took 15-16 ms served against 9-10 ms in
+a loop that kept one thread busy; with the callers on the first CPU and the worker on the second it took
+10.5-11 ms (2-core development machine; README "Inference paths"). Under load it made no measurable
+difference either way.
+
+``PRECURSOR_PIN_THREADS``: ``auto`` (the default) pins only when this process may run on exactly as many CPUs
+as a pass uses (a 2-core machine or a container given its own cores), so it never confines the service to
+part of a larger machine that others share; ``on`` pins to the first CPUs it may use whenever there are
+enough; ``off`` leaves placement to the kernel. Only a service whose models all run on ONNX Runtime is
+pinned: eager torch runs its own pool of threads, which the kernel places.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from typing import Literal
+
+logger = logging.getLogger(__name__)
+
+PinMode = Literal["auto", "on", "off"]
+
+
+@dataclass(frozen=True)
+class ThreadPlacement:
+    callers: int  # the CPU of the threads that start passes (the service's inference threads)
+    workers: tuple[int, ...]  # one CPU for each of ONNX Runtime's intra-op worker threads
+
+    def runtime_affinities(self) -> str:
+        """ONNX Runtime's ``session.intra_op_thread_affinities``: one entry per worker, CPUs counted from 1."""
+        return ";".join(str(cpu + 1) for cpu in self.workers)
+
+    def describe(self) -> str:
+        cpus = ", ".join(map(str, self.workers))
+        return f"inference threads on CPU {self.callers}, ONNX Runtime's worker threads on CPU {cpus}"
+
+
+def allowed_cpus() -> list[int]:
+    """The CPUs this process may run on (empty where the platform cannot say)."""
+    try:
+        return sorted(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return []
+
+
+def plan_placement(mode: PinMode, threads: int, cpus: list[int] | None = None) -> tuple[ThreadPlacement | None, str]:
+    """Where a pass's ``threads`` threads go, or None; and, either way, why (reported in /v2/models)."""
+    cpus = allowed_cpus() if cpus is None else sorted(cpus)
+    if mode == "off":
+        return None, "not pinned: PRECURSOR_PIN_THREADS is off"
+    if threads < 2:
+        return None, "not pinned: a pass runs on one thread"
+    if len(cpus) < threads:
+        return None, f"not pinned: this process may run on {len(cpus)} CPUs, fewer than the {threads} threads of a pass"
+    if mode == "auto" and len(cpus) > threads:
+        return None, (f"not pinned: this process may run on {len(cpus)} CPUs, more than the {threads} a pass uses "
+                      "(PRECURSOR_PIN_THREADS=on pins anyway)")
+    placement = ThreadPlacement(cpus[0], tuple(cpus[1:threads]))
+    return placement, placement.describe()
+
+
+def pin_current_thread(cpu: int) -> None:
+    """Run the calling thread on ``cpu`` only (Linux: affinity is per thread)."""
+    os.sched_setaffinity(0, {cpu})
+
+
+__all__ = ["PinMode", "ThreadPlacement", "allowed_cpus", "pin_current_thread", "plan_placement"]
