@@ -57,17 +57,25 @@ def sniff(data: bytes) -> bool:
         return False
 
 
-def _int24(b: np.ndarray) -> np.ndarray:
-    v = b[..., 0].astype(np.int32) | (b[..., 1].astype(np.int32) << 8) | (b[..., 2].astype(np.int32) << 16)
-    return (v ^ 0x800000) - 0x800000
+def _field(data: bytes, n_blocks: int, offset: int, dtype: str) -> np.ndarray:
+    """(blocks, records) view of the ``dtype`` value at ``offset`` within each record (no copy)."""
+    return np.ndarray((n_blocks, RECORDS_PER_BLOCK), dtype=dtype, buffer=data, offset=HEADER_BYTES + offset,
+                      strides=(BLOCK_BYTES, RECORD_BYTES))
 
 
-def _int16(b: np.ndarray) -> np.ndarray:
-    return b[..., 0:2].copy().view("<i2")[..., 0].astype(np.int32)
+def _int24(data: bytes, n_blocks: int, offset: int) -> np.ndarray:
+    """Little-endian signed 24-bit values: the 4 bytes ending with each value's last byte, shifted right by 8
+    (the byte before is the previous field's, or the block header's, so it is always in the buffer), which
+    drops that byte and extends the sign."""
+    return _field(data, n_blocks, offset - 1, "<i4") >> 8
+
+
+def _int16(data: bytes, n_blocks: int, offset: int) -> np.ndarray:
+    return _field(data, n_blocks, offset, "<i2")
 
 
 def _scaled(raw: np.ndarray, scale: float, missing_above: float) -> np.ndarray:
-    out = raw.astype(np.float64) * scale
+    out = np.multiply(raw, scale, dtype=np.float64)
     out[np.abs(out) > missing_above] = np.nan
     return out
 
@@ -124,19 +132,22 @@ def read(data: Payload | Source, name: str = "<bytes>") -> StationSeries:
         dup = int(slots[np.flatnonzero(np.bincount(slots) > 1)[0]]) if n_blocks else 0
         raise CorruptFileError(f"{name}: more than one block for {dup // 6:02d}:{dup % 6 * 10:02d}")
 
-    rec = blocks[:, HEADER_BYTES:].reshape(n_blocks, RECORDS_PER_BLOCK, RECORD_BYTES)
     per_block = {
-        "H": _scaled(_int24(rec[..., 0:3]), FIELD_SCALE, FIELD_MISSING_ABOVE),
-        "D": _scaled(_int24(rec[..., 3:6]), FIELD_SCALE, FIELD_MISSING_ABOVE),
-        "Z": _scaled(_int24(rec[..., 6:9]), FIELD_SCALE, FIELD_MISSING_ABOVE),
-        "IX": _scaled(_int16(rec[..., 9:11]), TILT_SCALE, TILT_MISSING_ABOVE),
-        "IY": _scaled(_int16(rec[..., 11:13]), TILT_SCALE, TILT_MISSING_ABOVE),
-        "TempS": _scaled(_int16(rec[..., 13:15]), TEMP_SCALE, TEMP_MISSING_ABOVE),
-        "TempP": _scaled(_int16(rec[..., 15:17]), TEMP_SCALE, TEMP_MISSING_ABOVE),
+        "H": _scaled(_int24(data, n_blocks, 0), FIELD_SCALE, FIELD_MISSING_ABOVE),
+        "D": _scaled(_int24(data, n_blocks, 3), FIELD_SCALE, FIELD_MISSING_ABOVE),
+        "Z": _scaled(_int24(data, n_blocks, 6), FIELD_SCALE, FIELD_MISSING_ABOVE),
+        "IX": _scaled(_int16(data, n_blocks, 9), TILT_SCALE, TILT_MISSING_ABOVE),
+        "IY": _scaled(_int16(data, n_blocks, 11), TILT_SCALE, TILT_MISSING_ABOVE),
+        "TempS": _scaled(_int16(data, n_blocks, 13), TEMP_SCALE, TEMP_MISSING_ABOVE),
+        "TempP": _scaled(_int16(data, n_blocks, 15), TEMP_SCALE, TEMP_MISSING_ABOVE),
     }
     # Place each block at its header time; blocks absent from the file stay missing.
+    complete = n_blocks == BLOCKS_PER_DAY and bool((slots == np.arange(BLOCKS_PER_DAY)).all())
     day_arrays = {}
     for key, values in per_block.items():
+        if complete:  # every block, in order: the values are the day as they stand
+            day_arrays[key] = values.reshape(SECONDS_PER_DAY)
+            continue
         full = np.full((BLOCKS_PER_DAY, RECORDS_PER_BLOCK), np.nan)
         full[slots] = values
         day_arrays[key] = full.reshape(SECONDS_PER_DAY)

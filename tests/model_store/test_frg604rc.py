@@ -73,3 +73,43 @@ def test_damaged_block_marker_is_reported(lut_day_path):
     raw[3 * frg604rc.BLOCK_BYTES] = 0x00
     with pytest.raises(CorruptFileError, match="block 4 at byte 30690"):
         read_series(bytes(raw))
+
+
+def _record_by_hand(raw: bytes, block: int, record: int) -> list[float]:
+    """One record decoded field by field with int.from_bytes, independently of the reader's array arithmetic
+    (values beyond a field's range are missing)."""
+    start = block * frg604rc.BLOCK_BYTES + frg604rc.HEADER_BYTES + record * frg604rc.RECORD_BYTES
+    rec = raw[start:start + frg604rc.RECORD_BYTES]
+    field, tilt, temp = (0.01, frg604rc.FIELD_MISSING_ABOVE), (0.1, frg604rc.TILT_MISSING_ABOVE), (0.01, frg604rc.TEMP_MISSING_ABOVE)
+    layout = [(0, 3, field), (3, 3, field), (6, 3, field), (9, 2, tilt), (11, 2, tilt), (13, 2, temp), (15, 2, temp)]
+    out = []
+    for offset, size, (scale, limit) in layout:
+        value = int.from_bytes(rec[offset:offset + size], "little", signed=True) * scale
+        out.append(value if abs(value) <= limit else float("nan"))
+    return out
+
+
+def _channels(s) -> list[np.ndarray]:
+    return [s.h, s.d, s.z, s.aux["IX"], s.aux["IY"], s.aux["TempS"], s.aux["TempP"]]
+
+
+def test_signed_values_and_block_order_decode_as_the_layout_says(lut_day_path):
+    raw = bytearray(gzip.decompress(lut_day_path.read_bytes()))
+    at = 7 * frg604rc.BLOCK_BYTES + frg604rc.HEADER_BYTES + 5 * frg604rc.RECORD_BYTES
+    raw[at:at + 17] = bytes.fromhex("ffffff" "000080" "fe7f00" "ffff" "0080" "3412" "ffff")
+    s = read_series(bytes(raw))
+    second = 7 * 600 + 5
+    got = [a[second] for a in _channels(s)]
+    assert got[0] == -0.01 and got[2] == 32766 * 0.01 and got[3] == -0.1
+    assert np.isnan(got[1]) and np.isnan(got[4])  # -83886.08 nT and -3276.8: beyond their fields' ranges
+    assert got[5:] == [0x1234 * 0.01, -0.01]
+    assert got == pytest.approx(_record_by_hand(bytes(raw), 7, 5), rel=0, abs=0, nan_ok=True)
+    for block, record in [(0, 0), (0, 599), (143, 599), (60, 300), (100, 17)]:  # untouched records, first to last
+        expected = _record_by_hand(bytes(raw), block, record)
+        assert [a[block * 600 + record] for a in _channels(s)] == pytest.approx(expected, rel=0, abs=0, nan_ok=True)
+
+    # blocks in any order land at their header times
+    blocks = [bytes(raw[i * frg604rc.BLOCK_BYTES:(i + 1) * frg604rc.BLOCK_BYTES]) for i in range(144)]
+    shuffled = read_series(b"".join(blocks[i] for i in np.random.default_rng(0).permutation(144)))
+    for a, b in zip(_channels(shuffled), _channels(s)):
+        np.testing.assert_array_equal(a, b)
