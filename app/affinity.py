@@ -1,13 +1,14 @@
-"""Which CPUs the inference threads run on: the threads that start ONNX Runtime passes on one, the runtime's
-own worker threads on the others.
+"""Which CPUs the threads of a forward pass run on: while a batch is the only one running, the inference
+thread that runs it on one CPU and ONNX Runtime's worker threads on the others.
 
 A pass on ``torch_threads`` threads is the calling inference thread plus ONNX Runtime's ``torch_threads - 1``
 workers. Between batches both sleep. Woken by an inference thread, a worker tended to be put on that
 thread's core (Linux favours the waker's CPU), so the two halves of a parallel pass took turns on one core
-while the other stayed idle. /analyze's batch of four 64x64 windows took 15-16 ms served against 9-10 ms in
-a loop that kept one thread busy; with the callers on the first CPU and the worker on the second it took
-10.5-11 ms (2-core development machine; README "Inference paths"). Under load it made no measurable
-difference either way.
+while the other stayed idle: /analyze's batch of four 64x64 windows took 14-16 ms served against 9-10 ms in
+a loop that kept one thread busy. With the caller on the first CPU and the worker on the second it took
+9-10 ms (2-core development machine; README "Inference paths"). While two batches run at once (two
+inference workers) the callers are not held to one CPU: both on one core while the other ran only the
+runtime's worker was slower under load, so a caller is pinned only while its batch runs alone.
 
 ``PRECURSOR_PIN_THREADS``: ``auto`` (the default) pins only when this process may run on exactly as many CPUs
 as a pass uses (a 2-core machine or a container given its own cores), so it never confines the service to
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 from dataclasses import dataclass
 from typing import Literal
 
@@ -39,7 +41,8 @@ class ThreadPlacement:
 
     def describe(self) -> str:
         cpus = ", ".join(map(str, self.workers))
-        return f"inference threads on CPU {self.callers}, ONNX Runtime's worker threads on CPU {cpus}"
+        return (f"a batch running alone: its inference thread on CPU {self.callers}, ONNX Runtime's worker threads "
+                f"on CPU {cpus}")
 
 
 def allowed_cpus() -> list[int]:
@@ -66,9 +69,37 @@ def plan_placement(mode: PinMode, threads: int, cpus: list[int] | None = None) -
     return placement, placement.describe()
 
 
-def pin_current_thread(cpu: int) -> None:
-    """Run the calling thread on ``cpu`` only (Linux: affinity is per thread)."""
-    os.sched_setaffinity(0, {cpu})
+class CallerPlacement:
+    """Places the calling inference thread before each batch: on ``placement.callers`` while the batch runs
+    alone, on any CPU the process may use otherwise. Affinity is per thread on Linux; each thread remembers
+    where it was put, so a batch placed like the last one costs no system call."""
+
+    def __init__(self, placement: ThreadPlacement, cpus: list[int]) -> None:
+        self.alone = frozenset({placement.callers})
+        self.shared = frozenset(cpus)
+        self._current = threading.local()
+        self.failed = False
+
+    def place(self, alone: bool) -> None:
+        want = self.alone if alone else self.shared
+        if self.failed or getattr(self._current, "cpus", None) == want:
+            return
+        try:
+            os.sched_setaffinity(0, want)
+        except OSError as exc:  # refused after all: serve unplaced rather than fail a batch
+            self.failed = True
+            logger.warning("inference threads are no longer placed: setting a thread's CPUs failed (%s)", exc)
+            return
+        self._current.cpus = want
 
 
-__all__ = ["PinMode", "ThreadPlacement", "allowed_cpus", "pin_current_thread", "plan_placement"]
+def can_pin() -> str | None:
+    """None if this thread's CPUs can be set here, else why not (a sandbox may refuse the system call)."""
+    try:
+        os.sched_setaffinity(0, os.sched_getaffinity(0))
+    except (AttributeError, OSError) as exc:
+        return f"setting a thread's CPUs failed ({getattr(exc, 'strerror', None) or exc})"
+    return None
+
+
+__all__ = ["CallerPlacement", "PinMode", "ThreadPlacement", "allowed_cpus", "can_pin", "plan_placement"]

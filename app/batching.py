@@ -11,7 +11,9 @@ on 2 cores: 36-49 -> 43-60 requests/s at 16 clients, README "Inference paths"). 
 thread pool that way (two passes each with a pool of ``torch_threads`` oversubscribe the cores, and torch's
 OpenMP pool belongs to the thread that first runs a parallel region), so a service with an eager model uses
 one thread: the one that loaded the models. Images are stacked into a batch on the inference thread, not
-on the event loop. Work whose request's deadline has passed is dropped when a batch is started.
+on the event loop. Work whose request's deadline has passed is dropped when a batch is started. Where the
+service places its threads (:mod:`app.affinity`), a batch that runs alone runs on its own CPU, apart from ONNX
+Runtime's workers.
 """
 
 from __future__ import annotations
@@ -21,15 +23,16 @@ import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any, Callable, TypeVar
 
 import numpy as np
 
 from .admission import Deadline
-from .affinity import pin_current_thread
+from .affinity import CallerPlacement
 from .engine import BatchResult, ExplainRequest, InferenceEngine, Prediction
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 TUNE_REPEATS = 3  # timed runs per candidate batch size (after one untimed)
@@ -77,6 +80,7 @@ class InferenceThreads:
         self.executors = [ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"inference{i}") for i in range(count)]
         self.active = 1
         self._free: asyncio.Queue[ThreadPoolExecutor] | None = None
+        self.placement: CallerPlacement | None = None  # where a batch's thread runs (app.affinity), if pinned
 
     @property
     def loader(self) -> ThreadPoolExecutor:
@@ -91,10 +95,16 @@ class InferenceThreads:
         for executor in self.executors[:self.active]:
             self._free.put_nowait(executor)
 
-    async def pin(self, cpu: int) -> None:
-        """Run every serving thread on ``cpu`` (:mod:`app.affinity`); each thread pins itself."""
-        loop = asyncio.get_running_loop()
-        await asyncio.gather(*(loop.run_in_executor(e, pin_current_thread, cpu) for e in self.executors[:self.active]))
+    @property
+    def running(self) -> int:
+        """Batches running now (their threads are out of the free queue)."""
+        return self.active - (self._free.qsize() if self._free is not None else self.active)
+
+    def run(self, alone: bool, fn: Callable[..., T], *args: Any) -> T:
+        """``fn(*args)`` on the calling inference thread, placed first (:mod:`app.affinity`) as running alone or not."""
+        if self.placement is not None:
+            self.placement.place(alone)
+        return fn(*args)
 
     async def acquire(self) -> ThreadPoolExecutor:
         if self._free is None:
@@ -229,7 +239,9 @@ class Batcher:
         images = [item.image for item in batch]
         explain = [item.explain for item in batch]
         try:
-            result = await asyncio.get_running_loop().run_in_executor(executor, self.engine.run, images, explain)
+            alone = self._threads.running == 1  # this batch's thread is out of the free queue already
+            result = await asyncio.get_running_loop().run_in_executor(
+                executor, self._threads.run, alone, self.engine.run, images, explain)
         except Exception as exc:  # surfaced to every waiting request, then logged once
             logger.exception("inference failed for a batch of %d", len(batch))
             for item in batch:

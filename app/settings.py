@@ -74,9 +74,10 @@ class Settings(BaseSettings):
         "default (a count of spins, which held a core long after each batch)",
     )
     pin_threads: Literal["auto", "on", "off"] = Field(
-        "auto", description="Pin the inference threads to the first CPU this process may use and ONNX Runtime's "
-        "worker threads to the next ones (so a pass's threads never share a core): auto = only when the process "
-        "may use exactly as many CPUs as a pass has threads; on = whenever it may use enough; off = never",
+        "auto", description="Run ONNX Runtime's worker threads on the CPUs after the first this process may use, and "
+        "the inference thread of a batch running alone on the first (so a pass's threads never share a core): "
+        "auto = only when the process may use exactly as many CPUs as a pass has threads; on = whenever it may use "
+        "enough; off = never",
     )
     channels_last: bool = Field(False, description="Eager path: run the torch model in channels-last memory format")
     max_queued_images: int = Field(

@@ -23,7 +23,7 @@ from model_store import LoadedModel, ModelRegistry, ModelStoreError
 from model_store.spectrogram import PngImage, layout_fit
 
 from .admission import Admission
-from .affinity import ThreadPlacement, plan_placement
+from .affinity import CallerPlacement, ThreadPlacement, allowed_cpus, can_pin, plan_placement
 from .backends import InferencePath, select_backend
 from .batching import Batcher, InferenceThreads, fastest_batch_size
 from .engine import BatchResult, ExplainRequest, InferenceEngine
@@ -189,12 +189,13 @@ async def start_model(state: ModelState, settings: Settings, metrics: Metrics) -
     if placement is not None and not all_onnx:
         placement, placed = None, "not pinned: eager torch places its own threads"
     if placement is not None:
-        try:
-            await threads.pin(placement.callers)
-            logger.info("threads pinned: %s", placed)
-        except OSError as exc:  # a sandbox may refuse sched_setaffinity: serve unpinned and say so
-            placed = f"not pinned: setting the inference threads' CPU failed ({exc.strerror or exc})"
+        refused = can_pin()
+        if refused:
+            placed = f"not pinned: {refused}"
             logger.warning("%s", placed)
+        else:
+            threads.placement = CallerPlacement(placement, allowed_cpus())
+            logger.info("threads placed: %s", placed)
     for ref, (loaded, engine, path) in loaded_models.items():
         path = replace(path, workers=threads.active, thread_placement=placed)
         batcher = Batcher(engine, path.max_batch or settings.max_batch_size, settings.batch_wait_ms / 1000.0, on_batch, threads,

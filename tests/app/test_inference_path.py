@@ -216,7 +216,7 @@ def test_thread_placement_pins_only_where_the_service_owns_the_cores():
 
 
 def _affinities(client) -> list[set[int]]:
-    """The CPUs each serving inference thread may run on, asked from inside each thread."""
+    """The CPUs each serving inference thread may run on now, asked from inside each thread."""
     threads = client.app.state.model.default.batcher._threads
     return [executor.submit(os.sched_getaffinity, 0).result() for executor in threads.executors[:threads.active]]
 
@@ -229,22 +229,55 @@ def _runtime_affinities(client) -> str | None:
         return None
 
 
-@pytest.mark.skipif(not hasattr(os, "sched_getaffinity") or len(os.sched_getaffinity(0)) < 2, reason="needs 2 CPUs")
-def test_pinned_threads_run_where_the_placement_says_and_answer_as_before(store, eager, lut_bytes):
+needs_two_cpus = pytest.mark.skipif(not hasattr(os, "sched_getaffinity") or len(os.sched_getaffinity(0)) < 2,
+                                    reason="needs 2 CPUs")
+
+
+@needs_two_cpus
+def test_a_batch_running_alone_is_pinned_apart_from_the_runtime_worker_and_answers_as_before(store, eager, lut_bytes,
+                                                                                             lut_png):
     cpus = sorted(os.sched_getaffinity(0))
     with make_client(model_store=store, pin_threads="on") as pinned:
         wait_ready(pinned)
-        assert _affinities(pinned) == [{cpus[0]}, {cpus[0]}]  # both inference threads start passes on one CPU ...
-        assert _runtime_affinities(pinned) == str(cpus[1] + 1)  # ... ONNX Runtime's worker runs on the next
+        assert _runtime_affinities(pinned) == str(cpus[1] + 1)  # ONNX Runtime's worker runs on the second CPU
         placement = pinned.get(f"/v2/models/{MODEL}").json()["inference"]["thread_placement"]
-        assert placement == f"inference threads on CPU {cpus[0]}, ONNX Runtime's worker threads on CPU {cpus[1]}"
+        assert placement == (f"a batch running alone: its inference thread on CPU {cpus[0]}, ONNX Runtime's worker "
+                             f"threads on CPU {cpus[1]}")
         for model in (MODEL, CROSS_MODEL):
             assert _close(_windows(pinned, lut_bytes, model), _windows(eager, lut_bytes, model)) <= TOLERANCE
+        for _ in range(2):  # one image at a time: each batch runs alone, and the threads take turns
+            assert pinned.post("/predict", files=png_file(lut_png)).status_code == 200
+        assert _affinities(pinned) == [{cpus[0]}, {cpus[0]}]
     with make_client(model_store=store, pin_threads="off") as free:
         wait_ready(free)
+        for model in (MODEL, CROSS_MODEL):
+            _windows(free, lut_bytes, model)
         assert _affinities(free) == [set(cpus), set(cpus)] and _runtime_affinities(free) is None
         assert "PRECURSOR_PIN_THREADS is off" in free.get(f"/v2/models/{MODEL}").json()["inference"]["thread_placement"]
     with make_client(model_store=store, pin_threads="on", inference_path="eager") as eager_pinned:
         wait_ready(eager_pinned)  # eager torch's own thread pool is left to the kernel
+        _windows(eager_pinned, lut_bytes, MODEL)
         assert _affinities(eager_pinned) == [set(cpus)]
         assert "eager torch" in eager_pinned.get(f"/v2/models/{MODEL}").json()["inference"]["thread_placement"]
+
+
+@needs_two_cpus
+def test_a_batch_running_beside_another_may_use_every_cpu():
+    """Pinned only while alone: two callers held to one core while the other ran only the runtime's worker were
+    slower under load (README "Inference paths")."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from app.affinity import CallerPlacement, plan_placement
+
+    cpus = sorted(os.sched_getaffinity(0))
+    placement = CallerPlacement(plan_placement("on", 2, cpus)[0], cpus)
+
+    def placed(alone: bool) -> set[int]:
+        placement.place(alone)
+        return os.sched_getaffinity(0)
+
+    with ThreadPoolExecutor(1) as thread:
+        assert thread.submit(placed, True).result() == {cpus[0]}
+        assert thread.submit(placed, False).result() == set(cpus)
+        assert thread.submit(placed, True).result() == {cpus[0]}
+    assert os.sched_getaffinity(0) == set(cpus)  # only the placed thread moved
