@@ -7,11 +7,13 @@ them, and predicted on the 8-bit image a PNG would hold, so a returned spectrogr
 Cost is bounded by the limits: the hop is rounded to whole samples and must be at least ``MIN_HOP_S``,
 the window count is computed from that rounded hop before anything is cut, and windows are cut, turned
 into spectrograms, predicted and turned into results a chunk at a time (``max_batch_size`` windows), so
-one request holds one chunk of window data and images at once, not the whole record's.
+one request holds at most two chunks of window data and images at once (the next chunk's spectrograms are
+made while the current chunk is predicted), not the whole record's.
 """
 
 from __future__ import annotations
 
+import asyncio
 import io
 import time
 import uuid
@@ -219,21 +221,31 @@ async def analyze(
             out.append(r)
         return out
 
+    def next_chunk() -> asyncio.Future[_Chunk]:
+        if deadline.expired():  # do not make spectrograms that an inference thread would drop
+            raise state.admission.expired(deadline)
+        return asyncio.ensure_future(decoder.run(_next_chunk, plan.windows, settings.max_batch_size, spec, metrics))
+
     windows: list[WindowResult] = []
     with state.admission.admit(plan.n_windows) as ticket:
-        while len(windows) < plan.n_windows:
-            if deadline.expired():  # do not make spectrograms that an inference thread would drop
-                raise state.admission.expired(deadline)
-            chunk = await decoder.run(_next_chunk, plan.windows, settings.max_batch_size, spec, metrics)
-            if not chunk.windows:
-                break
-            preds = await served.batcher.submit(chunk.inputs, [request] * len(chunk.inputs), deadline)
-            # PNG encodes (spectrograms, overlays) and kept images go to a worker thread; plain results are
-            # cheaper to build here than a thread hop
-            images_out = include_spectrograms or explain or image_links
-            windows += await run_in_threadpool(results, chunk, len(windows), preds) if images_out \
-                else results(chunk, len(windows), preds)
-            ticket.release(len(chunk.windows))
+        making: asyncio.Future[_Chunk] | None = next_chunk()
+        try:
+            while making is not None:
+                chunk = await making
+                if not chunk.windows:
+                    break
+                # the next chunk's spectrograms are made while this one is predicted
+                making = next_chunk() if len(windows) + len(chunk.windows) < plan.n_windows else None
+                preds = await served.batcher.submit(chunk.inputs, [request] * len(chunk.inputs), deadline)
+                # PNG encodes (spectrograms, overlays) and kept images go to a worker thread; plain results are
+                # cheaper to build here than a thread hop
+                images_out = include_spectrograms or explain or image_links
+                windows += await run_in_threadpool(results, chunk, len(windows), preds) if images_out \
+                    else results(chunk, len(windows), preds)
+                ticket.release(len(chunk.windows))
+        finally:
+            if making is not None and not making.done():  # an error or a refusal ended the loop early
+                making.cancel()
     if image_links:
         analyses.put(analysis_id, KeptAnalysis(loaded.manifest, kept))
 

@@ -72,6 +72,29 @@ def test_hop_hours_and_gappy_windows(client, lut_bytes):
     assert body["summary"]["windows_skipped"] == 2
 
 
+def test_a_timeline_cut_into_many_chunks_equals_one_made_in_a_single_chunk(store, lut_bytes):
+    """Windows are made and predicted a chunk at a time, the next chunk's spectrograms while this one is
+    predicted: with chunks of 2 the timeline is the one a single chunk gives (order, gaps, images, answers)."""
+    raw = gzip.decompress(lut_bytes)
+    gappy = raw[: 36 * frg604rc.BLOCK_BYTES] + raw[42 * frg604rc.BLOCK_BYTES :]  # windows 1 and 2 are skipped
+    form = {"hop_hours": "3", "include_spectrograms": "true", "model": CROSS_MODEL}
+    bodies = []
+    for chunk in (2, 64):
+        with make_client(model_store=store, max_batch_size=chunk, batch_size_autotune=False) as c:
+            wait_ready(c)
+            r = c.post("/analyze", files=_upload(gappy, "S230101.LUT"), data=form)
+            assert r.status_code == 200
+            bodies.append(r.json())
+    small, whole = bodies
+    assert len(small["windows"]) == len(whole["windows"]) == 7
+    for a, b in zip(small["windows"], whole["windows"]):
+        assert (a["index"], a["start"], a.get("skipped_reason")) == (b["index"], b["start"], b.get("skipped_reason"))
+        assert a.get("spectrogram_png_base64") == b.get("spectrogram_png_base64")
+        if "outputs" in b:
+            assert probs_close(a["outputs"], b["outputs"], 1e-5)
+    assert small["summary"]["windows_skipped"] == whole["summary"]["windows_skipped"] == 2
+
+
 @pytest.mark.parametrize(
     "name, status, message",
     [
