@@ -34,6 +34,7 @@ PinMode = Literal["auto", "on", "off"]
 class ThreadPlacement:
     callers: int  # the CPU of the threads that start passes (the service's inference threads)
     workers: tuple[int, ...]  # one CPU for each of ONNX Runtime's intra-op worker threads
+    cpus: tuple[int, ...]  # every CPU the process may use: where a batch's thread runs beside another batch
 
     def runtime_affinities(self) -> str:
         """ONNX Runtime's ``session.intra_op_thread_affinities``: one entry per worker, CPUs counted from 1."""
@@ -65,7 +66,7 @@ def plan_placement(mode: PinMode, threads: int, cpus: list[int] | None = None) -
     if mode == "auto" and len(cpus) > threads:
         return None, (f"not pinned: this process may run on {len(cpus)} CPUs, more than the {threads} a pass uses "
                       "(PRECURSOR_PIN_THREADS=on pins anyway)")
-    placement = ThreadPlacement(cpus[0], tuple(cpus[1:threads]))
+    placement = ThreadPlacement(cpus[0], tuple(cpus[1:threads]), tuple(cpus))
     return placement, placement.describe()
 
 
@@ -74,9 +75,9 @@ class CallerPlacement:
     alone, on any CPU the process may use otherwise. Affinity is per thread on Linux; each thread remembers
     where it was put, so a batch placed like the last one costs no system call."""
 
-    def __init__(self, placement: ThreadPlacement, cpus: list[int]) -> None:
+    def __init__(self, placement: ThreadPlacement) -> None:
         self.alone = frozenset({placement.callers})
-        self.shared = frozenset(cpus)
+        self.shared = frozenset(placement.cpus)
         self._current = threading.local()
         self.failed = False
 

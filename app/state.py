@@ -23,7 +23,7 @@ from model_store import LoadedModel, ModelRegistry, ModelStoreError
 from model_store.spectrogram import PngImage, layout_fit
 
 from .admission import Admission
-from .affinity import CallerPlacement, ThreadPlacement, allowed_cpus, can_pin, plan_placement
+from .affinity import CallerPlacement, ThreadPlacement, can_pin, plan_placement
 from .backends import InferencePath, select_backend
 from .batching import Batcher, InferenceThreads, fastest_batch_size
 from .engine import BatchResult, ExplainRequest, InferenceEngine
@@ -186,15 +186,17 @@ async def start_model(state: ModelState, settings: Settings, metrics: Metrics) -
     all_onnx = all(path.path == "onnxruntime" for _, _, path in loaded_models.values())
     threads.use(settings.inference_workers if all_onnx else 1)  # eager torch runs one batch at a time
     state.admission.workers = threads.active
-    if placement is not None and not all_onnx:
-        placement, placed = None, "not pinned: eager torch places its own threads"
+    if placement is not None and not all_onnx:  # the ONNX sessions were made with their workers placed
+        workers = ", ".join(map(str, placement.workers))
+        placement, placed = None, (f"not pinned: eager torch places its own threads (ONNX Runtime's worker threads "
+                                   f"stay on CPU {workers})")
     if placement is not None:
         refused = can_pin()
         if refused:
             placed = f"not pinned: {refused}"
             logger.warning("%s", placed)
         else:
-            threads.placement = CallerPlacement(placement, allowed_cpus())
+            threads.placement = CallerPlacement(placement)
             logger.info("threads placed: %s", placed)
     for ref, (loaded, engine, path) in loaded_models.items():
         path = replace(path, workers=threads.active, thread_placement=placed)

@@ -210,6 +210,7 @@ def test_thread_placement_pins_only_where_the_service_owns_the_cores():
     assert placement is None and "more than the 2" in why
     placement, _ = plan_placement("on", 4, [2, 3, 5, 7, 9])  # on: the first CPUs this process may use
     assert (placement.callers, placement.workers, placement.runtime_affinities()) == (2, (3, 5, 7), "4;6;8")
+    assert placement.cpus == (2, 3, 5, 7, 9)  # a batch beside another may run on any of them
     assert plan_placement("on", 2, [3])[0] is None and "fewer than the 2" in plan_placement("on", 2, [3])[1]
     assert plan_placement("on", 1, [0, 1])[0] is None
     assert plan_placement("off", 2, [0, 1]) == (None, "not pinned: PRECURSOR_PIN_THREADS is off")
@@ -270,7 +271,7 @@ def test_a_batch_running_beside_another_may_use_every_cpu():
     from app.affinity import CallerPlacement, plan_placement
 
     cpus = sorted(os.sched_getaffinity(0))
-    placement = CallerPlacement(plan_placement("on", 2, cpus)[0], cpus)
+    placement = CallerPlacement(plan_placement("on", 2, cpus)[0])
 
     def placed(alone: bool) -> set[int]:
         placement.place(alone)
