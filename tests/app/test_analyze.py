@@ -95,6 +95,42 @@ def test_a_timeline_cut_into_many_chunks_equals_one_made_in_a_single_chunk(store
     assert small["summary"]["windows_skipped"] == whole["summary"]["windows_skipped"] == 2
 
 
+def test_the_next_chunk_is_made_while_the_current_one_is_predicted(store, lut_bytes, monkeypatch):
+    """Each chunk's prediction waits until the next chunk has started being made: made one after the other,
+    that would never happen, and the wait would time out."""
+    import asyncio
+
+    from app.routers import analyze
+
+    started = []  # one entry per chunk, added when making it starts (in a decoder thread)
+    make = analyze._next_chunk
+
+    def next_chunk(*args):
+        started.append(True)
+        return make(*args)
+
+    monkeypatch.setattr(analyze, "_next_chunk", next_chunk)
+    waited = []
+    with make_client(model_store=store, max_batch_size=2, batch_size_autotune=False) as c:
+        wait_ready(c)
+        batcher = c.app.state.model.default.batcher
+        submit = batcher.submit
+
+        async def submit_after_next_started(images, *args):
+            chunk = len(waited) + 1
+            for _ in range(500):  # up to 5 s for chunk ``chunk + 1`` to start being made
+                if len(started) > chunk:
+                    break
+                await asyncio.sleep(0.01)
+            waited.append(len(started) > chunk)
+            return await submit(images, *args)
+
+        monkeypatch.setattr(batcher, "submit", submit_after_next_started)
+        r = c.post("/analyze", files=_upload(lut_bytes), data={"hop_hours": "3"})  # 7 windows: 4 chunks of 2
+    assert r.status_code == 200 and len(r.json()["windows"]) == 7
+    assert waited == [True, True, True, False]  # the last chunk has no next one
+
+
 @pytest.mark.parametrize(
     "name, status, message",
     [
