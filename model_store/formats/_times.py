@@ -1,4 +1,4 @@
-"""Parse columns of ISO-8601 times with numpy's datetime parser, as microseconds since 1970 UTC."""
+"""Parse columns of ISO-8601 times, validated and computed byte by byte, as microseconds since 1970 UTC."""
 
 from __future__ import annotations
 
@@ -75,30 +75,83 @@ def _clock_us(clock: np.ndarray, rows: Rows, j: int, name: str) -> np.ndarray:
     return (((hh * 60 + mm) * 60 + ss) * 1000 + ms) * 1000
 
 
+# The one grammar accepted (after a zone suffix is removed): every accepted form is a prefix of this
+# template, ending at one of ACCEPTED_LENGTHS. "D" is a digit; "T" is T, t or a blank.
+ISO_TEMPLATE = b"DDDD-DD-DDTDD:DD:DD.DDDDDDDDD"
+ISO_FORMS = "YYYY-MM-DD[T ]HH:MM[:SS[.fffffffff]]"
+ACCEPTED_LENGTHS = (10, 16, 19, *range(21, len(ISO_TEMPLATE) + 1))
+_FRACTION_AT = 20
+_US_DIGITS = 6
+_DAYS_IN_MONTH = np.array([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31], dtype=np.int64)
+
+
 def _parse(m: np.ndarray, line_no: np.ndarray, name: str, what: str) -> np.ndarray:
-    """Parse rows of ISO text (zero-padded bytes) to microseconds since 1970 UTC."""
-    text = np.ascontiguousarray(m).view(f"S{m.shape[1]}").ravel()
-    try:
-        us = text.astype("datetime64[us]")
-    except ValueError:
-        us = None
-    if us is None or (bad := np.isnat(us)).any():
-        k = _first_bad(text) if us is None else int(np.flatnonzero(bad)[0])
-        raise CorruptFileError(
-            f"{name}: line {line_no[k]}: {what} {text[k][:MAX_TIME_CHARS].decode('ascii', errors='replace')!r} "
-            "is not an ISO-8601 date and time"
-        )
-    return us.astype(np.int64)
+    """Parse rows of ISO text (left-aligned, zero-padded bytes) to microseconds since 1970 UTC.
+
+    Validated and computed by byte arithmetic: no text reaches numpy's datetime parser, which accepts far
+    more than ISO-8601 ("now", "20200101") and, in numpy 2.4, crashes the process when a cast of more than
+    about 512 strings fails. Rows are handled a length at a time (a file has one or two), position by
+    position.
+    """
+    n, w = m.shape
+    nonzero = m != 0
+    length = np.count_nonzero(nonzero, axis=1)
+    ok = nonzero[np.arange(n), np.maximum(length - 1, 0)] | (length == 0)  # no zero byte inside the text
+    ok &= np.isin(length, ACCEPTED_LENGTHS)
+    us = np.zeros(n, dtype=np.int64)
+    in_range = np.ones(n, dtype=bool)
+    for size in np.unique(length[ok]):
+        rows = np.flatnonzero(ok & (length == size))
+        columns = np.ascontiguousarray(m[rows, :size].T)  # one row per character position
+        ok[rows], in_range[rows], us[rows] = _parse_fixed(columns)
+    bad = ~(ok & in_range)
+    if bad.any():
+        k = int(np.flatnonzero(bad)[0])
+        text = bytes(m[k][m[k] != 0][:MAX_TIME_CHARS]).decode("ascii", errors="replace")
+        why = f"is not an ISO-8601 date and time ({ISO_FORMS})" if not ok[k] else \
+            "is out of range (month 1-12, a day the month has, hour < 24, minute and second < 60)"
+        raise CorruptFileError(f"{name}: line {line_no[k]}: {what} {text!r} {why}")
+    return us
 
 
-def _first_bad(text: np.ndarray) -> int:
-    for k, value in enumerate(text):
-        try:
-            if np.isnat(np.datetime64(value.decode("ascii"), "us")):
-                return k
-        except ValueError:
-            return k
-    return 0
+def _parse_fixed(columns: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(well formed, in range, microseconds) of texts of one length, given as one row per position."""
+    size, n = columns.shape
+    digits = columns - np.uint8(ord("0"))  # wraps for bytes below "0": a digit is exactly <= 9
+    ok = np.ones(n, dtype=bool)
+    for p in range(size):
+        expected = ISO_TEMPLATE[p]
+        if expected == ord("D"):
+            ok &= digits[p] <= 9
+        elif expected == ord("T"):
+            ok &= (columns[p] == ord("T")) | (columns[p] == ord("t")) | (columns[p] == ord(" "))
+        else:
+            ok &= columns[p] == expected
+
+    def number(a: int, z: int) -> np.ndarray:
+        out = np.zeros(n, dtype=np.int64)
+        for p in range(a, min(z, size)):
+            out = out * 10 + digits[p]
+        return out * 10 ** max(0, z - max(a, size))  # a fraction given to fewer digits
+
+    year, month, day = number(0, 4), number(5, 7), number(8, 10)
+    hour, minute, second = number(11, 13), number(14, 16), number(17, 19)
+    micro = number(_FRACTION_AT, _FRACTION_AT + _US_DIGITS)  # digits beyond microseconds are dropped
+    leap = ((year % 4 == 0) & (year % 100 != 0)) | (year % 400 == 0)
+    month_days = _DAYS_IN_MONTH[np.clip(month, 0, 12)] + (leap & (month == 2))
+    in_range = (year >= 1) & (month >= 1) & (month <= 12) & (day >= 1) & (day <= month_days)
+    in_range &= (hour < 24) & (minute < 60) & (second < 60)
+    days = _days_since_epoch(year, np.clip(month, 1, 12), day)
+    return ok, in_range, ((days * 24 + hour) * 60 + minute) * 60 * US_PER_S + second * US_PER_S + micro
+
+
+def _days_since_epoch(year: np.ndarray, month: np.ndarray, day: np.ndarray) -> np.ndarray:
+    """Days from 1970-01-01 of proleptic Gregorian dates (H. Hinnant's days_from_civil; year >= 1)."""
+    y = year - (month <= 2)
+    era = y // 400
+    yoe = y - era * 400
+    doy = (153 * ((month + 9) % 12) + 2) // 5 + day - 1
+    return era * 146_097 + yoe * 365 + yoe // 4 - yoe // 100 + doy - 719_468
 
 
 def _strip_zone(m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
