@@ -8,8 +8,8 @@ from fastapi import Depends, Request
 
 from .analyses import AnalysisCache
 from .errors import ServiceError
-from .limits import Decoder
 from .metrics import Metrics
+from .runtime.decoding import Decoder
 from .settings import Settings
 from .state import ModelState
 

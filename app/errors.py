@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from model_store import (
     CheckpointError,
@@ -25,6 +27,7 @@ from model_store import (
 )
 
 from .request_id import HEADER, current_request_id
+from .runtime.decoding import DecodeUnavailable
 
 logger = logging.getLogger(__name__)
 
@@ -84,8 +87,12 @@ def public_message(message: str, store: Path) -> str:
     return message
 
 
+_OBJECT_REPR = re.compile(r"<[^<>]* (object )?at 0x[0-9a-fA-F]+>")
+
+
 def error_response(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
-    return JSONResponse({"error": message}, status_code=status, headers=headers)
+    """The ``{"error"}`` body; a Python object's repr (a memory address) never reaches a client."""
+    return JSONResponse({"error": _OBJECT_REPR.sub("<object>", message)}, status_code=status, headers=headers)
 
 
 def _validation_message(exc: RequestValidationError) -> str:
@@ -95,7 +102,7 @@ def _validation_message(exc: RequestValidationError) -> str:
         loc = err.get("loc", ())
         kind = kinds.get(str(loc[0]), "field") if loc else "field"
         name = ".".join(str(p) for p in loc[1:]) or "request"
-        msg = str(err.get("msg", "invalid"))
+        msg = str(err.get("msg", "invalid")).removeprefix("Value error, ")  # our own validators' words, as they are
         if err.get("type") == "missing":
             parts.append(f"{kind} {name!r} is required")
         elif "Expected UploadFile" in msg:
@@ -104,6 +111,19 @@ def _validation_message(exc: RequestValidationError) -> str:
         else:
             parts.append(f"invalid {kind} {name!r}: {msg}")
     return "; ".join(parts) or "invalid request"
+
+
+def _multipart_message(exc: BaseException) -> str:
+    """What the multipart parser found wrong (Starlette reports only "Invalid multipart data.")."""
+    cause: BaseException | None = exc
+    while cause is not None and type(cause).__module__.split(".")[0] not in ("python_multipart", "multipart"):
+        cause = cause.__cause__ or cause.__context__
+    reason = str(cause).strip() if cause is not None else ""
+    message = "the multipart/form-data body could not be parsed"
+    if "header size" in reason.lower():
+        return (f"{message}: a part's header is too long ({reason}); a part's headers, its file name included, "
+                "may take at most 4 KB: send the file under a shorter name")
+    return f"{message}: {reason}" if reason else f"{message}; send it as curl -F file=@path does"
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -119,6 +139,11 @@ def install_error_handlers(app: FastAPI) -> None:
             logger.error("stored model cannot be read: %s", exc)
         return error_response(status, message)
 
+    @app.exception_handler(DecodeUnavailable)
+    async def _decode_unavailable(_: Request, exc: DecodeUnavailable) -> JSONResponse:
+        logger.error("uploads cannot be read: %s", exc)
+        return error_response(503, f"uploads cannot be read right now: {exc}", {"Retry-After": "5"})
+
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
         return error_response(400, _validation_message(exc))
@@ -128,16 +153,51 @@ def install_error_handlers(app: FastAPI) -> None:
         message = str(exc.detail)
         if exc.status_code == 404 and message == "Not Found":
             message = "no such path; the service's routes are listed at /docs"
+        elif exc.status_code == 400 and message == "Invalid multipart data.":
+            message = _multipart_message(exc)
         elif exc.status_code == 405 and exc.headers and "Allow" in exc.headers:
             message = f"{request.method} is not allowed here; use {exc.headers['Allow']}"
         return error_response(exc.status_code, message, exc.headers)
 
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
-        # Runs outside the other middleware, and the server closes the connection after it: say both.
-        logger.exception("unhandled error")
+        # Only an error inside a middleware gets here (UnhandledErrorMiddleware answers the routes'): this runs
+        # outside the other middleware, and Starlette raises the error again for the server to log and close
+        # the connection, so it is not logged here too.
         headers = {"Connection": "close"}
         rid = current_request_id()
         if rid:
             headers[HEADER] = rid
-        return error_response(500, "internal error; the server log has details", headers)
+        return error_response(500, INTERNAL_ERROR, headers)
+
+
+INTERNAL_ERROR = "internal error; the server log has details"
+
+
+class UnhandledErrorMiddleware:
+    """The innermost middleware: an error no handler took is logged once, with the request's id, and answered
+    500 ``{"error"}`` (the connection closed after it); it does not go on to the server, which would log it a
+    second time."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracked_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracked_send)
+        except Exception:
+            if started:  # too late for a 500: the server ends the connection and logs it
+                raise
+            logger.exception("unhandled error")
+            await error_response(500, INTERNAL_ERROR, {"Connection": "close"})(scope, receive, send)

@@ -1,9 +1,9 @@
-"""Limits on what one request and all requests together may take.
+"""Limits on a request body: its size and the time it may take to arrive.
 
 Request bodies are limited while they stream in (not after they were buffered): a body larger than
 the upload limit is refused with 413, one that has not fully arrived within the body timeout with
 408. Both end the connection (``Connection: close``): the rest of the body is never read, so the
-connection cannot carry another request. Decoding uploads runs in worker threads, a few at a time.
+connection cannot carry another request.
 """
 
 from __future__ import annotations
@@ -11,32 +11,10 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Callable
-from typing import Any, TypeVar
-
-import anyio
-import anyio.to_thread
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .request_id import HEADER, current_request_id
-
-
-T = TypeVar("T")
-
-
-class Decoder:
-    """Runs decoding work in worker threads, at most ``limit`` at once: each can hold a few hundred MB
-    (the size limits bound one request; this bounds them all together)."""
-
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
-        self._limiter: anyio.CapacityLimiter | None = None
-
-    async def run(self, fn: Callable[..., T], *args: Any) -> T:
-        if self._limiter is None:  # made on first use: it belongs to the running event loop
-            self._limiter = anyio.CapacityLimiter(self.limit)
-        return await anyio.to_thread.run_sync(fn, *args, limiter=self._limiter)
 
 
 class _Refused(Exception):

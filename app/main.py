@@ -18,8 +18,8 @@ from fastapi.middleware.gzip import GZipMiddleware
 
 from . import __version__
 from .analyses import AnalysisCache
-from .errors import install_error_handlers
-from .limits import BodyLimitMiddleware, Decoder
+from .errors import UnhandledErrorMiddleware, install_error_handlers
+from .limits import BodyLimitMiddleware
 from .log import configure_logging
 from .memory import limit_malloc_arenas
 from .metrics import Metrics, MetricsMiddleware
@@ -28,6 +28,7 @@ from .request_id import HEADER as REQUEST_ID_HEADER
 from .request_id import RequestIdMiddleware
 from .routers import analyze, health, images, metrics, models, predict
 from .routers.page import install_page
+from .runtime.decoding import Decoder, DecodePool, InProcessReader, UploadReader
 from .settings import Settings, get_settings
 from .state import ModelState, start_model, stop_model
 
@@ -50,16 +51,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         state: ModelState = app.state.model
         if settings.malloc_arenas:  # before the inference threads and the runtime's pool start
             limit_malloc_arenas(settings.malloc_arenas)
+        app.state.decoder.reader.start()  # the decode workers import their readers while the models load
         state._task = asyncio.create_task(start_model(state, settings, app.state.metrics))
-        yield
-        await stop_model(state)
+        try:
+            yield
+        finally:
+            await stop_model(state)
+            app.state.decoder.reader.close()
 
     app = FastAPI(title="Magnetometer precursor service", version=__version__, description=DESCRIPTION, lifespan=lifespan,
                   docs_url=None, redoc_url=None)  # served offline by install_page
     app.state.settings = settings
     app.state.metrics = Metrics()
     app.state.model = ModelState.for_settings(settings, app.state.metrics)
-    app.state.decoder = Decoder(settings.max_parallel_decodes)
+    app.state.decoder = Decoder(settings.max_parallel_decodes, upload_reader(settings, app.state.metrics))
     app.state.analyses = AnalysisCache()
 
     install_error_handlers(app)
@@ -68,8 +73,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(router)
     install_page(app)
 
-    # Added innermost first: request id, then metrics (which so count the body limits' 408/413), then CORS.
-    # gzip for responses over 1 KB to clients that accept it (PNGs are left as they are).
+    # Added innermost first: the catch-all for unhandled errors, gzip for responses over 1 KB to clients that
+    # accept it (PNGs are left as they are), the body limits, CORS, metrics (which so count the body limits'
+    # 408/413), then the request id.
+    app.add_middleware(UnhandledErrorMiddleware)
     app.add_middleware(GZipMiddleware, minimum_size=1024, compresslevel=6)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_upload_bytes, timeout_s=settings.body_timeout_s)
     if settings.cors_origins:
@@ -80,6 +87,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
     app.add_middleware(RequestIdMiddleware)
     return app
+
+
+def upload_reader(settings: Settings, metrics: Metrics) -> UploadReader:
+    if not settings.decode_isolation:
+        return InProcessReader()
+    return DecodePool(settings.decode_processes, settings.decode_timeout_s, settings.decode_worker_max_rss_mb,
+                      on_failure=lambda reason: metrics.decode_failures.labels(reason).inc())
 
 
 _app: FastAPI | None = None

@@ -55,6 +55,11 @@ class Metrics:
             "(queue_full), queued images dropped past their request's deadline (deadline)",
             ["reason"], registry=self.registry,
         )
+        self.decode_failures = Counter(
+            "precursor_decode_worker_failures", "Uploads whose decode worker died (by signal or exit status) or was "
+            "killed past the decode timeout (timeout); each request was refused with 422 and the worker replaced",
+            ["reason"], registry=self.registry,
+        )
         for stage in STAGES:
             self.stage.labels(stage)
         for reason in ("queue_full", "deadline"):

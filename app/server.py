@@ -7,15 +7,21 @@ fully arrived ``header_timeout_s`` after the connection opened, or after the fir
 request on it. The body has its own deadline (``BodyLimitMiddleware``). On SIGTERM uvicorn stops
 accepting, lets in-flight requests finish for up to ``shutdown_timeout_s``, then cancels what is left
 and exits.
+
+Past ``max_connections`` uvicorn answers 503 itself, from outside the application, with a plain-text body;
+``connection_limit_response`` answers it as every other refusal (``{"error"}``, ``Retry-After``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 
 import h11
 import uvicorn
+from uvicorn.protocols.http import h11_impl
 from uvicorn.protocols.http.h11_impl import H11Protocol
+from starlette.types import Receive, Scope, Send
 
 from .main import create_app
 from .settings import Settings
@@ -71,7 +77,21 @@ class HeadTimeoutH11Protocol(H11Protocol):
         self.transport.close()
 
 
+CONNECTION_LIMIT_BODY = json.dumps({
+    "error": "the service has as many connections open as it accepts; retry in a moment, or use fewer connections"
+}).encode()
+
+
+async def connection_limit_response(scope: Scope, receive: Receive, send: Send) -> None:
+    await send({"type": "http.response.start", "status": 503, "headers": [
+        (b"content-type", b"application/json"), (b"content-length", str(len(CONNECTION_LIMIT_BODY)).encode()),
+        (b"retry-after", b"1"), (b"connection", b"close")]})
+    await send({"type": "http.response.body", "body": CONNECTION_LIMIT_BODY, "more_body": False})
+
+
 def uvicorn_config(settings: Settings, host: str, port: int) -> uvicorn.Config:
+    # uvicorn's h11 protocol calls this module-level app for a request past limit_concurrency
+    h11_impl.service_unavailable = connection_limit_response  # type: ignore[assignment]
     protocol = type("HeadTimeoutH11Protocol", (HeadTimeoutH11Protocol,), {"header_timeout_s": settings.header_timeout_s})
     return uvicorn.Config(
         create_app(settings),

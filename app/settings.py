@@ -99,6 +99,22 @@ class Settings(BaseSettings):
     max_parallel_decodes: int = Field(
         2, ge=1, description="Most uploads decoded at once (a 4096x4096 PNG or a large station file takes a few hundred MB)"
     )
+    decode_isolation: bool = Field(
+        True, description="Read uploads (station files, PNGs) in worker processes, so a crash in the C code that parses "
+        "them (numpy, Pillow, zlib, cdflib, ObsPy) fails that request with a 422 instead of ending the service",
+    )
+    decode_processes: int = Field(
+        1, ge=1, description="Decode worker processes (each reads one upload at a time and holds about 40 MB when "
+        "idle); with decode_isolation",
+    )
+    decode_timeout_s: float = Field(
+        30.0, gt=0, description="Seconds a decode worker may take over one upload before it is killed and the upload "
+        "refused (422); with decode_isolation",
+    )
+    decode_worker_max_rss_mb: float = Field(
+        300.0, gt=0, description="A decode worker that still holds more than this after a request (after giving free "
+        "pages back) is replaced by a fresh one",
+    )
     header_timeout_s: float = Field(10.0, gt=0, description="Seconds a client has to send a request's line and headers")
     body_timeout_s: float = Field(60.0, gt=0, description="Seconds a client has to send a request's whole body (408 after)")
     keep_alive_s: float = Field(5.0, gt=0, description="Seconds an idle keep-alive connection stays open")

@@ -2,7 +2,7 @@
 
 Several models can be served at once (by default every model name in the store, newest version): the
 default one answers ``/analyze`` and any PNG that several models could read, and ``/predict`` picks the
-model whose input layout a PNG fits (see :meth:`ModelState.for_png`). All of them run on the same inference
+model whose input layout a PNG fits (see :meth:`ModelState.candidates`). All of them run on the same inference
 threads (:mod:`app.batching`), behind one bounded queue (:mod:`app.admission`). Each model runs on the path
 :mod:`app.backends` chose for it (ONNX Runtime or eager torch), reported in ``/v2/models/{name}`` and
 ``/metrics``. The service is ready once the default model is; a further model that fails to load is
@@ -20,7 +20,6 @@ import numpy as np
 import torch
 
 from model_store import LoadedModel, ModelRegistry, ModelStoreError
-from model_store.spectrogram import PngImage, layout_fit
 
 from .admission import Admission
 from .affinity import CallerPlacement, ThreadPlacement, can_pin, plan_placement
@@ -84,22 +83,11 @@ class ModelState:
             raise ServiceError(404, f"model {ref!r} is not served here; served: {', '.join(self.models)}")
         return matches[0]
 
-    def for_png(self, png: PngImage) -> tuple[ServedModel, str]:
-        """The model a PNG is meant for, and why: the spec fingerprint it carries, else the model whose
-        layout it has exactly, else one whose aspect ratio it has (it will be resized); the default model
-        first among equals. A PNG that fits none is a 422 saying what each model expects."""
-        ordered = [self.default] + [m for r, m in self.models.items() if r != self.default_ref]
-        if png.fingerprint:
-            for m in ordered:
-                if m.loaded.input_spec.fingerprint == png.fingerprint:
-                    return m, "the input description the PNG carries"
-        for fit, why in (("exact", "the PNG's layout"), ("resized", "the PNG's aspect ratio (resized)")):
-            for m in ordered:
-                if layout_fit(png.size, m.loaded.input_spec) == fit:
-                    return m, why
-        height, width = png.size
-        expected = "; ".join(f"{m.ref}: {m.loaded.input_spec.describe_layout()}" for m in ordered)
-        raise ServiceError(422, f"PNG is {width}x{height}, which fits no served model; expected {expected}")
+    def candidates(self) -> list[ServedModel]:
+        """Every served model, the default first: the order in which a PNG is matched to a model (the spec
+        fingerprint it carries, else its exact layout, else its aspect ratio; see
+        ``model_store.spectrogram.choose_input``)."""
+        return [self.default] + [m for r, m in self.models.items() if r != self.default_ref]
 
 
 def _model_refs(settings: Settings, registry: ModelRegistry) -> tuple[str, list[str]]:

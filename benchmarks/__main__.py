@@ -8,10 +8,13 @@ Figures are set against references measured in the same run on the same machine 
 * per served model, in process: the bare forward pass on every path (eager, eager channels-last, ONNX
   Runtime) at batch 1 and 16, and Grad-CAM's cost against the forward;
 * per inference path (``--paths``, default ONNX Runtime then eager), the service as a real uvicorn process:
-  resident memory when ready, ``/predict`` p50 at 1 client (target <= 1.2 x the fastest in-process batch-1
-  forward; <= 14 ms for the default model) and throughput at 16 clients against the in-process batch-16
-  forward, ``/predict`` with explain, ``/analyze`` of an FRG-604RC day and of the same day as IAGA-2002
-  against read + forward (target <= 1.5 x), and memory after the load;
+  resident memory when ready (the service and its decode workers), ``/predict`` p50 at 1 client (target
+  <= 1.2 x the fastest in-process batch-1 forward; <= 14 ms for the default model) and throughput at 16
+  clients against the in-process batch-16 forward, ``/predict`` with explain, ``/analyze`` of an FRG-604RC
+  day and of the same day as IAGA-2002 against read + forward (target <= 1.5 x), and memory after the load;
+* decode isolation (``PRECURSOR_DECODE_ISOLATION``): ``/analyze`` of both days and ``/predict`` with uploads
+  read in a decode worker process against read in the service's process, alternating rounds (target: ``/analyze``
+  <= 1.1 x), and the memory the worker adds;
 * overload (first path only, ``--overload-s``): 64 clients posting ``/analyze`` with explain: no 5xx but
   503 with Retry-After, ``/livez`` p99 under 100 ms meanwhile, peak memory and memory 10 s after.
 
@@ -176,6 +179,30 @@ def served(store: Path, path: str, models: dict[str, LoadedModel], pngs: dict[st
     return out
 
 
+ISOLATION_ROUNDS = 3
+
+
+def isolation_cost(store: Path, pngs: dict[str, bytes], days: dict[str, bytes], requests: int) -> dict[str, object]:
+    """``/analyze`` of each day and ``/predict`` (1 client) with uploads read in a decode worker process and read
+    in the service's own process, in alternating rounds on the same machine (``PRECURSOR_DECODE_ISOLATION``)."""
+    out: dict[str, dict[str, list[float]]] = {"isolated": {}, "in_process": {}}
+    rss: dict[str, list[float]] = {"isolated": [], "in_process": []}
+    for _ in range(ISOLATION_ROUNDS):
+        for mode, flag in (("isolated", "true"), ("in_process", "false")):
+            with Service({"PRECURSOR_MODEL_STORE": str(store), "PRECURSOR_DECODE_ISOLATION": flag}) as svc:
+                rss[mode].append(svc.rss_mb())
+                with httpx.Client(base_url=svc.base, timeout=120) as client:
+                    for name, data in days.items():
+                        p50 = sequential(client, _post_day(data, name), ANALYZE_REQUESTS)["p50_ms"]
+                        out[mode].setdefault(f"analyze_{name}_p50_ms", []).append(p50)
+                    for ref, png in pngs.items():
+                        p50 = sequential(client, _post_png(png, ref), requests)["p50_ms"]
+                        out[mode].setdefault(f"predict_{ref}_p50_ms", []).append(p50)
+    medians = {mode: {k: float(np.median(v)) for k, v in figures.items()} for mode, figures in out.items()}
+    return {"rounds": ISOLATION_ROUNDS, "per_round": out, "median": medians,
+            "rss_mb_ready": {mode: float(np.median(v)) for mode, v in rss.items()}}
+
+
 # ---------------------------------------------------------------------------- ratios and targets
 def _ratio(a: float | None, b: float | None) -> float | None:
     return None if a is None or not b else a / b
@@ -225,6 +252,15 @@ def ratios(results: dict, default_ref: str) -> tuple[dict, dict]:
         r["rss_mb_ready: onnx - eager"] = fast["rss_mb_ready"] - slow["rss_mb_ready"]
     for name, t in inproc.items():
         r[f"{name}: in-process Grad-CAM / forward"] = t["grad_cam"]["explain_over_predict"]
+    iso = results.get("isolation")
+    if iso:
+        on, off = iso["median"]["isolated"], iso["median"]["in_process"]
+        for key in on:
+            r[f"decode isolation: {key.removesuffix('_p50_ms')} p50 isolated / in process"] = _ratio(on[key], off[key])
+            if key.startswith("analyze_"):
+                met[f"decode isolation: {key.removesuffix('_p50_ms')}_within_1.1x_in_process"] = _within(on[key], 1.1 * off[key])
+        r["decode isolation: rss_mb_ready isolated - in process"] = (iso["rss_mb_ready"]["isolated"]
+                                                                      - iso["rss_mb_ready"]["in_process"])
     rd = results["readers"]
     met["frg_decode_under_0.2s"] = rd["frg_day_decode_s"] < 0.2
     met["iaga2002_and_csv_day_under_0.1s"] = max(rd["day_read_s"]["iaga2002"], rd["day_read_s"]["csv"]) < 0.1
@@ -272,6 +308,9 @@ def run(args: argparse.Namespace) -> dict:
         for name, data in days.items()
     }
     pngs = {ref: _model_png(loaded) for ref, loaded in models.items()}
+    if args.isolation:
+        logger.info("decode isolation on and off, %d alternating rounds", ISOLATION_ROUNDS)
+        results["isolation"] = isolation_cost(store, pngs, days, args.requests // 2)
     results["served"] = {}
     for k, path in enumerate(args.paths.split(",")):
         logger.info("serving on the %s path", path)
@@ -296,6 +335,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--paths", default="onnx,eager", help="inference paths to serve, in order")
     parser.add_argument("--overload-clients", type=int, default=64)
     parser.add_argument("--overload-s", type=float, default=60.0, help="0 skips the overload run")
+    parser.add_argument("--no-isolation", dest="isolation", action="store_false",
+                        help="skip the side-by-side of decode isolation on and off")
     parser.add_argument("--out", help="write the results as JSON here")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")

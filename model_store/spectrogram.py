@@ -15,6 +15,7 @@ import hashlib
 import io
 import json
 import math
+import re
 import struct
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -452,11 +453,16 @@ class PngImage:
         return value if isinstance(value, str) else None
 
 
+_OBJECT_REPR = re.compile(r" ?<[^<>]* (object )?at 0x[0-9a-fA-F]+>")
+
+
 def _png_size(data: bytes) -> tuple[int, int]:
     """(width, height) from the IHDR chunk, which a PNG must start with; refuses oversized images."""
     if len(data) < 24 or data[12:16] != b"IHDR":
         raise InvalidImageError("PNG could not be decoded: its IHDR header chunk is missing")
     width, height = struct.unpack(">II", data[16:24])
+    if width == 0 or height == 0:
+        raise InvalidImageError(f"PNG is {width}x{height} pixels: an image needs at least one pixel each way")
     if width > MAX_PNG_SIDE or height > MAX_PNG_SIDE or width * height > MAX_PNG_PIXELS:
         raise ImageTooLargeError(
             f"PNG is {width}x{height} pixels; this service accepts at most {MAX_PNG_SIDE} pixels per side "
@@ -496,7 +502,8 @@ def read_png(data: bytes) -> PngImage:
     except InvalidImageError:
         raise
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
-        raise InvalidImageError(f"PNG could not be decoded: {exc}; upload the complete, undamaged file") from exc
+        reason = _OBJECT_REPR.sub("", str(exc))  # Pillow names the file object: no internals in messages
+        raise InvalidImageError(f"PNG could not be decoded: {reason}; upload the complete, undamaged file") from exc
     return PngImage(rgb, text)
 
 
@@ -553,3 +560,37 @@ def png_to_image(data: bytes | PngImage, spec: InputSpec) -> DecodedImage:
     planes = np.stack([panel[:, :, c] for panel in np.split(rgb, spec.panels, axis=1) for c in range(PANEL_CHANNELS)])
     planes = planes.astype(np.float32) / np.float32(255.0)
     return DecodedImage(np.clip(resize_bilinear(planes, spec.image_size), 0.0, 1.0), png.size, True)
+
+
+@dataclass(frozen=True)
+class ChosenInput:
+    """A PNG decoded for the input description it was meant for (see :func:`decode_png_for`)."""
+
+    index: int  # into the candidates
+    why: str
+    decoded: DecodedImage
+
+
+def choose_input(png: PngImage, candidates: list[tuple[str, InputSpec]]) -> tuple[int, str]:
+    """Which candidate (name, spec) a PNG is meant for, and why: the spec fingerprint it carries, else the one
+    whose layout it has exactly, else one whose aspect ratio it has (it will be resized); the first candidate
+    first among equals. A PNG that fits none is a LayoutMismatchError saying what each expects."""
+    if png.fingerprint:
+        for i, (_, spec) in enumerate(candidates):
+            if spec.fingerprint == png.fingerprint:
+                return i, "the input description the PNG carries"
+    for fit, why in (("exact", "the PNG's layout"), ("resized", "the PNG's aspect ratio (resized)")):
+        for i, (_, spec) in enumerate(candidates):
+            if layout_fit(png.size, spec) == fit:
+                return i, why
+    height, width = png.size
+    expected = "; ".join(f"{name}: {spec.describe_layout()}" for name, spec in candidates)
+    raise LayoutMismatchError(f"PNG is {width}x{height}, which fits no served model; expected {expected}")
+
+
+def decode_png_for(data: bytes, candidates: list[tuple[str, InputSpec]], named: bool = False) -> ChosenInput:
+    """Decode an uploaded PNG for the candidate it is meant for (:func:`choose_input`), or, when the caller
+    ``named`` its one candidate, for that one whatever the PNG says."""
+    png = read_png(data)
+    index, why = (0, "the model field") if named else choose_input(png, candidates)
+    return ChosenInput(index, why, png_to_image(png, candidates[index][1]))

@@ -14,7 +14,6 @@ made while the current chunk is predicted), not the whole record's.
 from __future__ import annotations
 
 import asyncio
-import io
 import time
 import uuid
 from collections import Counter
@@ -27,7 +26,7 @@ from fastapi import APIRouter, File, Form, UploadFile
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
-from model_store import InputSpec, StationSeries, read_series, supported_formats
+from model_store import InputSpec, StationSeries, supported_formats
 from model_store.spectrogram import (
     Window, conform_sampling, image_to_png, iter_windows, normalize, quantize, window_count, window_step,
     window_to_image,
@@ -41,8 +40,10 @@ from ..errors import ServiceError, error_responses
 from ..explain import b64
 from ..metrics import Metrics
 from ..presenters import explain_request, explanations, json_response, model_ref, task_outputs
+from ..runtime.decoding import UploadReader, upload_name
 from ..schemas import AnalyzeResponse, AnalyzeSummary, StationInfo, WindowResult
 from ..security import guarded
+from ..validators import PlainDecimal
 
 router = APIRouter(tags=["analyze"])
 
@@ -88,21 +89,14 @@ def _hop_s(hop_hours: float | None, spec: InputSpec) -> float:
     return hop_s
 
 
-def _read(data: bytes, filename: str | None, fmt: str | None) -> StationSeries:
-    source = io.BytesIO(data)
-    # the name appears in error messages: keep it short and printable
-    name = "".join(c for c in (filename or "").rsplit("/", 1)[-1] if c.isprintable())[:64]
-    source.name = name or "upload"
-    return read_series(source, format=fmt)
-
-
 def _read_and_plan(
-    data: bytes, filename: str | None, fmt: str | None, spec: InputSpec, hop_s: float, max_windows: int,
-    metrics: Metrics,
+    reader: UploadReader, data: bytes, filename: str | None, fmt: str | None, spec: InputSpec, hop_s: float,
+    max_windows: int, metrics: Metrics,
 ) -> tuple[StationSeries, _Plan]:
-    """The upload read and its windows planned, in one worker-thread hop."""
+    """The upload read (by the decode workers, see :mod:`app.runtime.decoding`) and its windows planned, in one
+    worker-thread hop."""
     with metrics.timed("decode"):
-        series = _read(data, filename, fmt)
+        series = reader.read_series(data, upload_name(filename), fmt)
     return series, _plan(series, spec, hop_s, max_windows)
 
 
@@ -168,6 +162,7 @@ async def analyze(
     ] = None,
     hop_hours: Annotated[
         float | None,
+        PlainDecimal,
         Form(gt=0, le=24, allow_inf_nan=False,
              description="hop between windows in hours, at least 10 minutes (0.1667) after rounding to whole samples "
                          "(default: the model's)"),
@@ -190,7 +185,7 @@ async def analyze(
     hop_s = _hop_s(hop_hours, spec)
     fmt = _format(format)
     request = explain_request(labels) if explain else None
-    series, plan = await decoder.run(_read_and_plan, await file.read(), file.filename, fmt, spec, hop_s,
+    series, plan = await decoder.run(_read_and_plan, decoder.reader, await file.read(), file.filename, fmt, spec, hop_s,
                                      settings.max_analyze_windows, metrics)
 
     kept: dict[int, KeptWindow | str] = {}  # with image_links: what the image route needs later

@@ -12,6 +12,7 @@ from ..analyses import IMAGES
 from ..deps import AnalysesDep
 from ..errors import error_responses
 from ..security import guarded
+from ..validators import PlainIndex
 
 router = APIRouter(prefix="/v2/analyses", tags=["analyze"])
 
@@ -30,7 +31,7 @@ _RESPONSES[200] = {"content": {"image/png": {}}, "description": "The PNG, as /an
 async def analysis_image(
     analyses: AnalysesDep,
     analysis_id: Annotated[str, Path(max_length=64, description="the id of an /analyze response made with image_links")],
-    index: Annotated[int, Path(ge=0, description="the window's index")],
+    index: Annotated[int, PlainIndex, Path(ge=0, description="the window's index")],
     image: Annotated[ImageName, Path(description="spectrogram (the model input PNG, postable to /predict), a head's "
                                                  "Grad-CAM overlay, or the bearing's direction evidence")],
 ) -> Response:

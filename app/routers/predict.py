@@ -1,6 +1,7 @@
 """POST /predict: one spectrogram PNG in, both heads' probabilities (and Grad-CAM) out.
 
-The PNG is answered by the served model it is meant for (see ``ModelState.for_png``): a seed-style
+The PNG is answered by the served model it is meant for (``model_store.spectrogram.choose_input`` over
+``ModelState.candidates()``): a seed-style
 power spectrogram by the power-only model, a two-panel cross-spectral PNG by the direction-aware one,
 or the model named in the ``model`` field. The response says which model answered and why.
 
@@ -19,12 +20,13 @@ from fastapi import APIRouter, File, Form, UploadFile
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
-from model_store.spectrogram import DecodedImage, normalize, png_to_image, read_png
+from model_store.spectrogram import DecodedImage, normalize
 
 from ..deps import DecoderDep, MetricsDep, ReadyModelDep
 from ..errors import error_responses
 from ..metrics import Metrics
 from ..presenters import explain_request, explanations, json_response, model_ref, task_outputs
+from ..runtime.decoding import UploadReader, upload_name
 from ..schemas import InputInfo, PredictResponse
 from ..security import guarded
 from ..state import ModelState, ServedModel
@@ -33,18 +35,20 @@ router = APIRouter(tags=["predict"])
 
 
 def _decode(
-    data: bytes, state: ModelState, model: str | None, metrics: Metrics
+    reader: UploadReader, data: bytes, filename: str | None, state: ModelState, model: str | None, metrics: Metrics
 ) -> tuple[ServedModel, str, DecodedImage, np.ndarray]:
-    """PNG bytes -> the model that answers, why, the decoded image and the model input (one worker thread)."""
+    """PNG bytes -> the model that answers, why, the decoded image and the model input (one worker thread; the
+    PNG itself is decoded by a decode worker, see :mod:`app.runtime.decoding`)."""
     t0 = time.perf_counter()
-    png = read_png(data)
-    served, selected_by = (state.get(model), "the model field") if model else state.for_png(png)
-    decoded = png_to_image(png, served.loaded.input_spec)
+    candidates = [state.get(model)] if model else state.candidates()
+    chosen = reader.decode_png(data, [(m.ref, m.loaded.input_spec) for m in candidates], named=bool(model),
+                               name=upload_name(filename, "the PNG"))
+    served = candidates[chosen.index]
     t1 = time.perf_counter()
-    x = normalize(decoded.image, served.loaded.input_spec)
+    x = normalize(chosen.decoded.image, served.loaded.input_spec)
     metrics.observe_stage("decode", t1 - t0)
     metrics.observe_stage("preprocess", time.perf_counter() - t1)
-    return served, selected_by, decoded, x
+    return served, chosen.why, chosen.decoded, x
 
 
 @router.post(
@@ -69,7 +73,8 @@ async def predict(
 ) -> Response:
     deadline = state.admission.deadline()
     with state.admission.admit(1):
-        served, selected_by, decoded, x = await decoder.run(_decode, await file.read(), state, model, metrics)
+        served, selected_by, decoded, x = await decoder.run(_decode, decoder.reader, await file.read(), file.filename,
+                                                            state, model, metrics)
         loaded = served.loaded
         spec, labels = loaded.input_spec, loaded.manifest.labels
         request = explain_request(labels, magnitude=target_magnitude, azimuth=target_azimuth) if explain else None

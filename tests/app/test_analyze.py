@@ -191,7 +191,7 @@ def test_station_override_for_files_without_one(client, lut_bytes):
     assert body["station"]["code"] == "GTO" and body["station"]["name"] == "Gorontalo"
 
 
-def test_station_formats_of_observatories(client, data_dir, monkeypatch):
+def test_station_formats_of_observatories(client, store, data_dir, monkeypatch, tmp_path):
     # a 1-second INTERMAGNET file with E, H, Z columns: two 6-h windows analysed
     r = client.post("/analyze", files=_upload((data_dir / "wic20230712vsec_00-12h.sec.gz").read_bytes(), "wic.sec.gz"))
     assert r.status_code == 200, r.text
@@ -203,7 +203,11 @@ def test_station_formats_of_observatories(client, data_dir, monkeypatch):
     text = text.replace("BOUH", "BOUU").replace("BOUE", "BOUV").replace("BOUZ", "BOUW")
     r = client.post("/analyze", files=_upload(text.encode(), "uvw.sec"))
     assert r.status_code == 422 and "instrument" in r.json()["error"]
-    # a format whose optional extra is not installed is a 415 naming the extra
-    monkeypatch.setitem(sys.modules, "cdflib", None)
-    r = client.post("/analyze", files=_upload((data_dir / "bou20200827_4days_vmin.cdf").read_bytes(), "bou.cdf"))
+    # a format whose optional extra is not installed (here: not importable by the decode workers) is a 415
+    # naming the extra
+    (tmp_path / "cdflib.py").write_text("raise ImportError('No module named cdflib')\n")
+    monkeypatch.setenv("PYTHONPATH", str(tmp_path))
+    with make_client(model_store=store) as c:
+        assert wait_ready(c)["status"] == "ready"
+        r = c.post("/analyze", files=_upload((data_dir / "bou20200827_4days_vmin.cdf").read_bytes(), "bou.cdf"))
     assert r.status_code == 415 and "pip install '.[cdf]'" in r.json()["error"]

@@ -6,9 +6,12 @@ from pathlib import Path
 import pytest
 import uvicorn.importer
 from fastapi import FastAPI
+from fastapi.testclient import TestClient
 
 import app.main
 from app.__main__ import build_parser
+from app.main import create_app
+from app.settings import Settings
 
 from .conftest import make_client, png_file, wait_ready
 
@@ -70,15 +73,19 @@ def test_request_ids_are_echoed_or_made(client):
     assert made.status_code == 404 and re.fullmatch(r"[0-9a-f]{32}", made.headers["x-request-id"])
 
 
-def test_an_unexpected_error_is_a_500_that_says_it_closes_the_connection(store):
-    with make_client(model_store=store) as c:
-        def boom():
-            raise RuntimeError("/secret/path exploded")
+def test_an_unexpected_error_is_a_500_that_says_it_closes_the_connection_and_is_logged_once(store, caplog):
+    app = create_app(Settings(model_store=store, models=[], inference_path="eager", batch_size_autotune=False))
 
-        c.app.add_api_route("/boom", boom)
+    def boom():
+        raise RuntimeError("/secret/path exploded")
+
+    app.add_api_route("/boom", boom)
+    with TestClient(app, raise_server_exceptions=True) as c:  # an error reaching the server would be raised here
         r = c.get("/boom", headers={"X-Request-ID": "req-500"})
     assert r.status_code == 500 and r.json() == {"error": "internal error; the server log has details"}
     assert r.headers["connection"] == "close" and r.headers["x-request-id"] == "req-500"
+    logged = [rec for rec in caplog.records if rec.exc_info and "exploded" in str(rec.exc_info[1])]
+    assert len(logged) == 1 and logged[0].getMessage() == "unhandled error"
 
 
 @pytest.mark.parametrize(
@@ -86,8 +93,13 @@ def test_an_unexpected_error_is_a_500_that_says_it_closes_the_connection(store):
     [
         ({"file": "hello"}, None, "form field 'file' must be an uploaded file"),
         ({}, None, "form field 'file' is required"),
-        ({"hop_hours": "nan"}, "lut", "invalid form field 'hop_hours': Input should be a finite number"),
-        ({"hop_hours": "inf"}, "lut", "finite number"),
+        ({"hop_hours": "nan"}, "lut", "invalid form field 'hop_hours': must be a number written plainly, such as 6 or "
+                                      "0.5; got 'nan'"),
+        ({"hop_hours": "inf"}, "lut", "written plainly"),
+        ({"hop_hours": "1_0"}, "lut", "must be a number written plainly, such as 6 or 0.5; got '1_0'"),
+        ({"hop_hours": " 6"}, "lut", "got ' 6'"),
+        ({"hop_hours": "+6"}, "lut", "got '+6'"),
+        ({"hop_hours": "06"}, "lut", "got '06'"),
         ({"hop_hours": "30"}, "lut", "less than or equal to 24"),
     ],
 )

@@ -103,9 +103,9 @@ def test_decoding_runs_at_most_the_configured_number_at_once():
 
     import anyio
 
-    from app.limits import Decoder
+    from app.runtime.decoding import Decoder, InProcessReader
 
-    decoder, running, peak, lock = Decoder(2), [0], [0], threading.Lock()
+    decoder, running, peak, lock = Decoder(2, InProcessReader()), [0], [0], threading.Lock()
 
     def work() -> None:
         with lock:

@@ -74,8 +74,9 @@ def test_connections_are_bounded_and_idle_ones_do_not_hold_slots(live_server):
     try:
         with live_server.connect() as sock:
             sock.sendall(b"GET /v2/models HTTP/1.1\r\nHost: localhost\r\n\r\n")
-            status, headers, _, _ = read_response(sock, close_wait=0.1)
-            assert status == 503 and headers["connection"] == "close"
+            status, headers, body, _ = read_response(sock, close_wait=0.1)
+            assert status == 503 and headers["connection"] == "close" and headers["retry-after"] == "1"
+            assert headers["content-type"] == "application/json" and "connections open" in json.loads(body)["error"]
         for sock in idle:
             assert closed_within(sock, 5) is not None  # the header deadline frees them
         conn = http.client.HTTPConnection("127.0.0.1", live_server.port, timeout=10)

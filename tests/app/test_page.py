@@ -113,6 +113,11 @@ def test_image_route_says_why_there_is_no_image(client, lut_bytes):
         (f"{base}/0/overlay-magnitude.png", 404, "run /analyze with explain=true"),
         (f"{base}/0/direction-evidence.png", 404, "has no direction finder"),
         (f"{base}/0/thumbnail.png", 400, "invalid path parameter 'image'"),
+        (f"{base}/00/spectrogram.png", 400, "invalid path parameter 'index': must be a whole number written plainly, "
+                                            "such as 0 or 7; got '00'"),
+        (f"{base}/+1/spectrogram.png", 400, "got '+1'"),
+        (f"{base}/%201/spectrogram.png", 400, "got ' 1'"),
+        (f"{base}/1_0/spectrogram.png", 400, "got '1_0'"),
         ("/v2/analyses/0b5e4bd5-0000-4000-8000-000000000000/windows/0/spectrogram.png", 404,
          "no analysis with this id is kept here"),
     ]

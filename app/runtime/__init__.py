@@ -1,0 +1,1 @@
+"""Serving-only machinery: the parts of the service that exist because it is a long-running server."""
