@@ -16,10 +16,11 @@ from datetime import datetime, timedelta
 
 import numpy as np
 
+from model_store.catalog import Event
 from model_store.labels import NORMAL, azimuth_class, bearing_deg, distance_km, magnitude_class
 from model_store.config import DictConfig
 
-from .catalog import Event, KpSeries
+from .catalog import KpSeries
 
 EVENT, NORMAL_KIND, EXCLUDED = "event", "normal", "excluded"
 EXCLUSION_RADII = ("dobrovolsky", "label")

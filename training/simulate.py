@@ -21,11 +21,12 @@ from typing import Any
 import numpy as np
 
 from model_store import StationSeries
+from model_store.catalog import Event
 from model_store.config import DictConfig
 from model_store.labels import bearing_deg, distance_km
 from model_store.stations import Station, load_stations
 
-from .catalog import Event, KpSeries
+from .catalog import KpSeries
 
 SECONDS_PER_DAY = 86_400
 FS_HZ = 1.0

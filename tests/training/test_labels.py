@@ -4,7 +4,8 @@ from datetime import datetime, timedelta, timezone
 
 import numpy as np
 
-from training.catalog import Event, KpSeries
+from model_store.catalog import Event
+from training.catalog import KpSeries
 from training.labels import EVENT, EXCLUDED, NORMAL_KIND, Labeller, LabelRule, select_normals
 
 T0 = datetime(2023, 3, 1, tzinfo=timezone.utc)
