@@ -159,7 +159,7 @@ class AlarmRows:
 
     ``station`` codes; ``start``/``end`` as datetime64, datetimes (naive = UTC), ISO strings or seconds since
     1970; ``score`` (larger = more alarming, e.g. P(event) or 1 - a background p-value); ``alarm`` the
-    operating point's decision (None: no operating point). Times are held as int64 microseconds.
+    operating point's decision (None: no operating point). Times are held as ``datetime64[us]`` (UTC).
     """
 
     station: np.ndarray
@@ -170,7 +170,7 @@ class AlarmRows:
 
     def __post_init__(self) -> None:
         station = np.asarray(self.station).astype(str)
-        start, end = _to_us(self.start), _to_us(self.end)
+        start, end = _to_us(self.start).astype("datetime64[us]"), _to_us(self.end).astype("datetime64[us]")
         score = np.asarray(self.score, dtype=float)
         n = len(station)
         alarm = None if self.alarm is None else np.asarray(self.alarm, dtype=bool)
@@ -283,7 +283,8 @@ class SpaceTime:
             if weight < 0 or not math.isfinite(weight):
                 raise ValueError(f"station weight of {code} must be finite and >= 0, not {weight}")
             m = rows.station == code
-            stations.append(_station_segments(code, rows.end[m], rows.score[m], alarm[m], lead_min, lead_max, weight))
+            end_us = rows.end[m].astype(np.int64)
+            stations.append(_station_segments(code, end_us, rows.score[m], alarm[m], lead_min, lead_max, weight))
         return cls(stations, rule)
 
     def tau(self, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -487,11 +488,12 @@ def _skill(space_time: SpaceTime, tg: dict[str, np.ndarray], groups: np.ndarray,
     return out
 
 
-def _groups(tg: dict[str, np.ndarray], cand: _Candidates, cluster_days: float | None, t0_us: int) -> np.ndarray:
+def _groups(tg: dict[str, np.ndarray], cluster_days: float | None, t0_us: int) -> np.ndarray:
+    """Bootstrap group of each target: its event, or the block of ``cluster_days`` its (possibly shifted) time is in."""
     if cluster_days is None:
         return tg["event"]
     block = round(cluster_days * 86400 * US)
-    return (cand.times_us[tg["event"]] - t0_us) // block
+    return (tg["time_us"] - t0_us) // block
 
 
 def _shift(times_us: np.ndarray, offset_us: int, span: tuple[int, int]) -> np.ndarray:
@@ -533,7 +535,7 @@ def score_alarms(rows: AlarmRows, events: Sequence[Event],
 
     def run(times_us: np.ndarray, boot: int) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         tg = _targets(space_time, cand, times_us)
-        return _skill(space_time, tg, _groups(tg, cand, cluster_days, t0), has_alarm, boot, seed, alpha), tg
+        return _skill(space_time, tg, _groups(tg, cluster_days, t0), has_alarm, boot, seed, alpha), tg
 
     main, tg = run(cand.times_us, n_boot)
     result: dict[str, Any] = {

@@ -11,6 +11,7 @@ import pytest
 from model_store.catalog import Event
 from model_store.skill import (
     AlarmRows,
+    SpaceTime,
     TargetRule,
     area_under,
     detection_range_km,
@@ -114,15 +115,40 @@ def test_overlapping_lead_windows_take_the_highest_score_and_never_the_window_of
     assert edge["targets"][0]["score"] == 0.2 and edge["targets"][0]["alarm"] is False
 
 
-def test_times_may_be_given_as_datetime64_or_seconds():
-    rows = daily_rows(HAND_SCORES)
-    as_dt64 = AlarmRows(rows.station, rows.start.astype("datetime64[us]"), rows.end.astype("datetime64[us]"),
-                        rows.score, rows.alarm)
-    as_seconds = AlarmRows(rows.station, rows.start / 1e6, rows.end / 1e6, rows.score, rows.alarm)
+def test_times_may_be_given_as_datetimes_datetime64_iso_strings_or_seconds():
+    rows = daily_rows(HAND_SCORES)  # made from aware datetimes
+    assert rows.end.dtype == np.dtype("datetime64[us]") and str(rows.end[0]) == "2023-01-02T00:00:00.000000"
+    seconds = lambda t: t.astype(np.int64) / 1e6  # noqa: E731
+    as_seconds = AlarmRows(rows.station, seconds(rows.start), seconds(rows.end), rows.score, rows.alarm)
+    as_iso = AlarmRows(rows.station, [f"{t}Z" for t in rows.start], [f"{t}Z" for t in rows.end], rows.score,
+                       rows.alarm)
+    again = AlarmRows(rows.station, rows.start, rows.end, rows.score, rows.alarm)  # datetime64
     a = score_alarms(rows, HAND_EVENTS, STATIONS, HAND_RULE, n_boot=0, random_alarm_repeats=0)
-    for other in (as_dt64, as_seconds):
+    for other in (as_seconds, as_iso, again):
         b = score_alarms(other, HAND_EVENTS, STATIONS, HAND_RULE, n_boot=0, random_alarm_repeats=0)
         assert (b["ass"], b["molchan"]) == (a["ass"], a["molchan"])
+
+
+def test_alarm_function_matches_a_brute_force_maximum():
+    # irregular window ends (gaps, repeats) and a lead (2 h, 30 h]: at any time the alarm function is the
+    # highest score of the windows with end + 2 h < t <= end + 30 h, and it is on when any of them alarms
+    rng = np.random.default_rng(5)
+    ends = np.sort(np.concatenate([rng.uniform(0, 20, 300), rng.uniform(40, 45, 50), [10.0, 10.0]]))
+    score = rng.uniform(size=len(ends))
+    alarm = rng.uniform(size=len(ends)) < 0.1
+    rows = AlarmRows(np.array(["AAA"] * len(ends)), [day(e - 0.1) for e in ends], [day(e) for e in ends], score, alarm)
+    rule = TargetRule(lead_min_hours=2.0, lead_max_hours=30.0)
+    (st,) = SpaceTime.build(rows, rule).stations
+    end_us, hour = rows.end.astype(np.int64), 3600 * 10**6
+    t0_us = np.datetime64("2023-01-01T00:00:00", "us").astype(np.int64)
+    t_us = np.concatenate([t0_us + (rng.uniform(-1, 47, 2000) * 24 * hour).astype(np.int64),
+                           end_us + 2 * hour, end_us + 2 * hour + 1, end_us + 30 * hour, end_us + 30 * hour + 1])
+    j, covered = st.lookup(t_us)
+    for k in range(len(t_us)):
+        speaking = (end_us + 2 * hour < t_us[k]) & (t_us[k] <= end_us + 30 * hour)
+        assert covered[k] == speaking.any()
+        if speaking.any():
+            assert st.score[j[k]] == score[speaking].max() and st.alarm[j[k]] == alarm[speaking].any()
 
 
 # ------------------------------------------------------------------------------------------ synthetic archives
