@@ -14,9 +14,9 @@ from typing import Any
 import numpy as np
 
 from model_store import InputSpec, ModelStoreError
+from model_store.catalog import write_catalog
 from model_store.fileio import atomic_write_bytes, atomic_write_text
 
-from .catalog import write_catalog
 from .config import load_yaml
 from .data import SampleSet
 from .dataset import BuildConfig, build_real, build_sim

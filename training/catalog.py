@@ -1,64 +1,18 @@
-"""Earthquake catalogues and geomagnetic activity (Kp) series as CSV.
+"""Geomagnetic activity (Kp) series as CSV.
 
-Catalogue columns (the BMKG export layout): ``time_utc, latitude, longitude, depth_km, magnitude``
-plus optional ``region`` and ``event_id``. Kp columns: ``time_utc, kp`` (3-hourly, GFZ layout).
+Kp columns: ``time_utc, kp`` (3-hourly, GFZ layout). Earthquake catalogues (the BMKG and USGS ComCat
+layouts) are read by :mod:`model_store.catalog`, shared with the service and the archive analysis.
 """
 
 from __future__ import annotations
 
 import csv
-import io
 import os
 from bisect import bisect_right
-from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 
+from model_store.catalog import format_time
 from model_store.fileio import atomic_write_text, parse_utc
-
-CATALOG_COLUMNS = ("event_id", "time_utc", "latitude", "longitude", "depth_km", "magnitude", "region")
-
-
-@dataclass(frozen=True)
-class Event:
-    event_id: str
-    time: datetime
-    latitude: float
-    longitude: float
-    depth_km: float
-    magnitude: float
-    region: str = ""
-
-
-def format_time(t: datetime) -> str:
-    return t.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
-
-
-def read_catalog(path: str | os.PathLike) -> list[Event]:
-    """Events sorted by time. Without an ``event_id`` column, ids are made from time and position."""
-    events = []
-    with open(path, newline="", encoding="utf-8") as fh:
-        for i, row in enumerate(csv.DictReader(fh), start=2):
-            try:
-                t = parse_utc(row["time_utc"])
-                lat, lon = float(row["latitude"]), float(row["longitude"])
-                event_id = row.get("event_id") or f"{t:%Y%m%dT%H%M%S}_{lat:+.2f}_{lon:+.2f}"
-                events.append(
-                    Event(event_id, t, lat, lon, float(row.get("depth_km") or 0), float(row["magnitude"]),
-                          row.get("region", ""))
-                )
-            except (KeyError, ValueError) as exc:
-                raise ValueError(f"{path}: line {i} is not a catalogue row: {exc}") from exc
-    return sorted(events, key=lambda e: e.time)
-
-
-def write_catalog(events: list[Event], path: str | os.PathLike) -> None:
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow(CATALOG_COLUMNS)
-    for e in events:
-        w.writerow([e.event_id, format_time(e.time), f"{e.latitude:.4f}", f"{e.longitude:.4f}",
-                    f"{e.depth_km:.1f}", f"{e.magnitude:.2f}", e.region])
-    atomic_write_text(path, buf.getvalue())
 
 
 class KpSeries:

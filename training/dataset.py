@@ -27,6 +27,7 @@ import numpy as np
 from tqdm import tqdm
 
 from model_store import InputSpec, StationSeries, read_series
+from model_store.catalog import read_catalog, write_catalog
 from model_store.config import DictConfig
 from model_store.errors import ReadError, UnsupportedSamplingError
 from model_store.spectrogram import conform_sampling, cut_windows, image_to_png, window_to_image
@@ -34,7 +35,7 @@ from model_store.stations import get_station
 
 from model_store.fileio import atomic_write_bytes, atomic_write_text
 
-from .catalog import KpSeries, read_catalog, write_catalog
+from .catalog import KpSeries
 from .labels import EVENT, EXCLUDED, NORMAL_KIND, Labeller, LabelRule, WindowLabel, consistency_problems, select_normals
 from .simulate import SECONDS_PER_DAY, SimConfig, World
 from .writers import to_frg604rc

@@ -25,6 +25,7 @@ import torch
 from model_store import Calibration
 from model_store.labels import TASKS, angular_difference_deg
 from model_store.outputs import bearing_parameters, bearing_summary, decide
+from model_store.stats import grouped_bootstrap_ci
 
 from .calibrate import reliability, uncalibrated
 from .metrics import task_report
@@ -95,18 +96,9 @@ def _direction(vectors: np.ndarray) -> np.ndarray:
 
 def bootstrap(values: np.ndarray, groups: Sequence[str], stat: Callable[[np.ndarray], float], n_boot: int = 500,
               seed: int = 0) -> list[float] | None:
-    """95% percentile interval of ``stat`` over resamples of whole groups."""
-    names = sorted(set(groups))
-    if len(names) < 2:
-        return None
-    index = {g: np.flatnonzero(np.asarray(groups) == g) for g in names}
-    rng = np.random.default_rng(seed)
-    stats = []
-    for _ in range(n_boot):
-        pick = rng.integers(0, len(names), len(names))
-        stats.append(stat(values[np.concatenate([index[names[i]] for i in pick])]))
-    lo, hi = np.nanpercentile(stats, [2.5, 97.5])
-    return [float(lo), float(hi)]
+    """95% percentile interval of ``stat`` over resamples of whole groups (:mod:`model_store.stats`)."""
+    interval = grouped_bootstrap_ci(groups, lambda idx: stat(values[idx]), n_boot, seed)
+    return None if interval is None else list(interval)
 
 
 def roc_auc(scores: np.ndarray, positive: np.ndarray) -> float | None:

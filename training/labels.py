@@ -16,10 +16,12 @@ from datetime import datetime, timedelta
 
 import numpy as np
 
+from model_store.catalog import Event
 from model_store.labels import NORMAL, azimuth_class, bearing_deg, distance_km, magnitude_class
+from model_store.skill import detection_range_km, dobrovolsky_radius_km
 from model_store.config import DictConfig
 
-from .catalog import Event, KpSeries
+from .catalog import KpSeries
 
 EVENT, NORMAL_KIND, EXCLUDED = "event", "normal", "excluded"
 EXCLUSION_RADII = ("dobrovolsky", "label")
@@ -47,11 +49,11 @@ class LabelRule(DictConfig):
             raise ValueError(f"exclusion_radius must be one of {EXCLUSION_RADII}")
 
     def radius_km(self, magnitude: float) -> float:
-        return max(0.0, (magnitude - self.m0) * self.km_per_magnitude)
+        return detection_range_km(magnitude, self.m0, self.km_per_magnitude)
 
     @staticmethod
     def dobrovolsky_km(magnitude: float) -> float:
-        return 10 ** (0.43 * magnitude)
+        return dobrovolsky_radius_km(magnitude)
 
     def exclusion_km(self, magnitude: float) -> float:
         return self.dobrovolsky_km(magnitude) if self.exclusion_radius == "dobrovolsky" else self.radius_km(magnitude)
@@ -76,7 +78,7 @@ def consistency_problems(rule: LabelRule, *, detection_m0: float, detection_km_p
         problems.append(f"exclusion_before_hours {rule.exclusion_before_hours:g} is shorter than the longest emission "
                         f"lead ({max_lead_hours:g} h): Normal windows would carry emissions")
     for m in magnitudes:
-        reach = max(0.0, (m - detection_m0) * detection_km_per_magnitude)
+        reach = detection_range_km(m, detection_m0, detection_km_per_magnitude)
         if rule.exclusion_km(m) < reach - 1e-9:
             problems.append(f"at M{m:g} the exclusion radius ({rule.exclusion_km(m):.0f} km) is inside the "
                             f"detection range ({reach:.0f} km)")

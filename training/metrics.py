@@ -8,6 +8,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from model_store.labels import angular_difference_deg, sector_centre_deg
+from model_store.stats import grouped_bootstrap_ci
 
 
 def confusion_matrix(y_true: Sequence[int], y_pred: Sequence[int], n_classes: int) -> np.ndarray:
@@ -82,19 +83,17 @@ def azimuth_errors(true_bearings: Sequence[float], pred_labels: Sequence[str]) -
 
 def bootstrap_ci(values_by_group: dict[str, tuple[np.ndarray, np.ndarray]], metric, n_boot: int = 1000,
                  seed: int = 0, alpha: float = 0.05) -> tuple[float, float] | None:
-    """Percentile interval of ``metric(y_true, y_pred)`` resampling whole groups (events) with replacement."""
-    groups = list(values_by_group)
-    if len(groups) < 2:
+    """Percentile interval of ``metric(y_true, y_pred)`` resampling whole groups (events) with replacement.
+
+    Groups are drawn in the dict's order by :func:`model_store.stats.grouped_bootstrap`.
+    """
+    names = list(values_by_group)
+    if len(names) < 2:
         return None
-    rng = np.random.default_rng(seed)
-    stats = []
-    for _ in range(n_boot):
-        pick = rng.integers(0, len(groups), size=len(groups))
-        yt = np.concatenate([values_by_group[groups[i]][0] for i in pick])
-        yp = np.concatenate([values_by_group[groups[i]][1] for i in pick])
-        stats.append(metric(yt, yp))
-    lo, hi = np.nanpercentile(stats, [100 * alpha / 2, 100 * (1 - alpha / 2)])
-    return float(lo), float(hi)
+    y_true = np.concatenate([values_by_group[g][0] for g in names])
+    y_pred = np.concatenate([values_by_group[g][1] for g in names])
+    codes = np.repeat(np.arange(len(names)), [len(values_by_group[g][0]) for g in names])
+    return grouped_bootstrap_ci(codes, lambda idx: metric(y_true[idx], y_pred[idx]), n_boot, seed, alpha)
 
 
 def task_report(y_true: np.ndarray, y_pred: np.ndarray, labels: Sequence[str], groups: Sequence[str],

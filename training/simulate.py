@@ -21,11 +21,13 @@ from typing import Any
 import numpy as np
 
 from model_store import StationSeries
+from model_store.catalog import Event
 from model_store.config import DictConfig
 from model_store.labels import bearing_deg, distance_km
+from model_store.skill import detection_range_km as _detection_range_km
 from model_store.stations import Station, load_stations
 
-from .catalog import Event, KpSeries
+from .catalog import KpSeries
 
 SECONDS_PER_DAY = 86_400
 FS_HZ = 1.0
@@ -111,7 +113,7 @@ class SimConfig(DictConfig):
         return datetime.fromisoformat(self.start).replace(tzinfo=timezone.utc)
 
     def detection_range_km(self, magnitude: float) -> float:
-        return max(0.0, (magnitude - self.detection_m0) * self.detection_km_per_magnitude)
+        return _detection_range_km(magnitude, self.detection_m0, self.detection_km_per_magnitude)
 
 
 # ---------------------------------------------------------------------------- world objects

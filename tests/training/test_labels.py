@@ -4,7 +4,8 @@ from datetime import datetime, timedelta, timezone
 
 import numpy as np
 
-from training.catalog import Event, KpSeries
+from model_store.catalog import Event
+from training.catalog import KpSeries
 from training.labels import EVENT, EXCLUDED, NORMAL_KIND, Labeller, LabelRule, select_normals
 
 T0 = datetime(2023, 3, 1, tzinfo=timezone.utc)
@@ -99,3 +100,12 @@ def test_storm_selection_takes_the_most_active_normal_windows():
                for k in range(4 * 60)]
     chosen = select_normals(windows, 1.0, "storm", np.random.default_rng(0)).normals
     assert chosen and all(w.kp_max == 7.0 for w in chosen)
+
+
+def test_skill_target_rule_defaults_are_the_label_rule():
+    from model_store.skill import TargetRule
+
+    rule, target = LabelRule(), TargetRule()
+    assert (target.min_magnitude, target.m0, target.km_per_magnitude, target.lead_min_hours, target.lead_max_hours) == (
+        rule.min_magnitude, rule.m0, rule.km_per_magnitude, 0.0, rule.lead_hours)
+    assert all(target.radius_at(m) == rule.radius_km(m) for m in (4.0, 5.0, 6.5))
