@@ -113,7 +113,8 @@ class BuildConfig:
         sim = self.simulator
         problems = consistency_problems(
             self.labels, detection_m0=sim.detection_m0, detection_km_per_magnitude=sim.detection_km_per_magnitude,
-            max_lead_hours=sim.lead_days[1] * 24.0, magnitudes=(sim.magnitude_min, sim.magnitude_max))
+            max_lead_hours=sim.lead_days[1] * 24.0, magnitudes=(sim.magnitude_min, sim.magnitude_max),
+            max_reach_km=sim.max_reach_km)
         if problems:
             raise ValueError("the labelling rule contradicts the simulator: " + "; ".join(problems))
 
