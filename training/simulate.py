@@ -589,8 +589,9 @@ class World:
     def _station_day(self, day_index: int, code: str, glob: dict[str, np.ndarray]) -> StationSeries:
         c, n = self.config, SECONDS_PER_DAY
         st, tr = self.stations[code], self.traits[code]
-        station_index = list(self.stations).index(code)
-        rng = np.random.default_rng([c.seed, 7, day_index, station_index])
+        # keyed by the station's code, not its place in the layout: a world of a subset of stations gives
+        # each of them the same record
+        rng = np.random.default_rng([c.seed, 7, day_index, zlib.crc32(code.encode())])
         day = self.days[day_index]
         t = np.arange(n, dtype=np.float64)
         lt = local_hours(t, day, st.longitude)
