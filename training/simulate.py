@@ -80,8 +80,10 @@ class SimConfig(DictConfig):
     amplitude_at_range_nt: float = 0.1  # the median source's amplitude at the detection range
     emission_floor_nt: float = 0.1  # the weakest emission a station receives (0.1 nT: the median reach is R)
     reference_distance_km: float = 10.0  # r0: the strength S is the (uncapped) amplitude at this distance
-    source_strength_scatter_dex: float = 0.3  # 5-95 % of S at one magnitude spans 10^(2 * 1.645 * 0.3) = 9.7x
-    source_strength_truncation_sigma: float = 2.0
+    # sd of log10 S at one magnitude; truncated at 2.5 sd, its 5-95 % range spans 10^(2 * 1.59 * 0.3) = 9.0x
+    # and its full range 10^(2 * 2.5 * 0.3) = 32x; the loudest source reaches 10^(2.5 * 0.3 / 3) = 1.78 R(M)
+    source_strength_scatter_dex: float = 0.3
+    source_strength_truncation_sigma: float = 2.5
     max_amplitude_nt: float = 1.5
     min_distance_km: float = 5.0
     max_range_km: float = 300.0
