@@ -36,8 +36,9 @@ from .catalog import Event, KpSeries
 SECONDS_PER_DAY = 86_400
 FS_HZ = 1.0
 KM_PER_DEGREE = 111.2
-# station codes travel in the FRG-604RC block header and the IAGA-2002 code field: three characters
-STATION_CODE = re.compile(r"^[A-Z0-9]{3}$")
+# station codes travel in the FRG-604RC block header (three capital letters, which its reader also uses
+# to recognise the format) and the IAGA-2002 code field (three characters)
+STATION_CODE = re.compile(r"^[A-Z]{3}$")
 EPICENTRE_MODES = {"region": {"region"}, "fault": {"fault", "spread_km"}}
 
 
@@ -374,7 +375,8 @@ class World:
         bad = [c for c in table if not STATION_CODE.match(c)]
         if bad:
             raise ValueError(f"station codes {bad} in {config.stations_file or 'the packaged table'} must be three "
-                             "letters or digits (the FRG-604RC header and the IAGA-2002 code hold three characters)")
+                             "letters (the FRG-604RC header holds three capital letters, the IAGA-2002 code three "
+                             "characters)")
         codes = config.stations or tuple(table)
         missing = [c for c in codes if c.upper() not in table]
         if missing:
