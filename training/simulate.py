@@ -2,7 +2,7 @@
 
 Every effect and its parameter range is listed in ``docs/simulator.md``. The world is deterministic
 for a seed: the catalogue, storms and Kp come from ``seed``; each event's emission source from
-``(seed, event)``; each station-day draws from its own stream ``(seed, day, station)``, so any
+``(seed, event)``; each station-day draws from its own stream ``(seed, day, station code)``, so any
 station-day can be simulated alone, in any order.
 
 Each event that can emit has one source (one band, onset, growth, Z/H ratio, waveform and strength);
