@@ -1,8 +1,10 @@
-"""Command line: python -m training {simulate,build-dataset,train,cv,export}."""
+"""Command line: python -m training {simulate,sim-coverage,build-dataset,train,cv,export,...}."""
 
 from __future__ import annotations
 
 import argparse
+import csv
+import io
 import json
 import logging
 import os
@@ -16,6 +18,7 @@ import numpy as np
 from model_store import InputSpec, ModelStoreError
 from model_store.catalog import write_catalog
 from model_store.fileio import atomic_write_bytes, atomic_write_text
+from model_store.stations import STATION_COLUMNS, read_stations
 
 from .config import load_yaml
 from .data import SampleSet
@@ -52,26 +55,50 @@ def _parser(sub, name: str, **kwargs) -> argparse.ArgumentParser:
     return sub.add_parser(name, formatter_class=_Help, **kwargs)
 
 
-def cmd_simulate(args: argparse.Namespace) -> int:
-    """Write a simulated world as raw station files plus catalogue, Kp and ground truth."""
+def _sim_config(args: argparse.Namespace):
     config = BuildConfig.from_dict(load_yaml(args.config)).simulator
     if args.days is not None:
         config = type(config).from_dict({**config.to_dict(), "days": args.days})
-    world = World(config)
+    return config
+
+
+def _write_layout(world: World, path: Path) -> None:
+    """The world's station layout as a stations file (code, name, latitude, longitude)."""
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(STATION_COLUMNS)
+    for st in world.stations.values():
+        writer.writerow([st.code, st.name, f"{st.latitude:.6f}", f"{st.longitude:.6f}"])
+    atomic_write_text(path, buf.getvalue())
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    """Write a simulated world as raw station files plus its station layout, catalogue, Kp and ground truth."""
+    world = World(_sim_config(args))
+    config = world.config
     out = Path(args.out)
     for day in range(config.days):
         for code, series in world.simulate_day(day).items():
             if args.format == "frg604rc":
                 name, data = f"S{series.start:%y%m%d}.{code}", to_frg604rc(series)
             else:
-                name, data = f"{code.lower()}{series.start:%Y%m%d}vsec.sec", to_iaga2002(series)
+                name = f"{code.lower()}{series.start:%Y%m%d}vsec.sec"
+                data = to_iaga2002(series, world.stations[code].name)
             atomic_write_bytes(out / "raw" / code / name, data)
         logger.info("day %d/%d written", day + 1, config.days)
+    _write_layout(world, out / "stations.csv")
     write_catalog(world.events, out / "catalog.csv")
     world.kp.write(out / "kp.csv")
     atomic_write_text(out / "ground_truth.json", json.dumps(world.ground_truth(), indent=1, sort_keys=True))
-    logger.info("world with %d events, %d precursor injections written to %s", len(world.events),
-                len(world.injections), out)
+    logger.info("world with %d events, %d precursor injections written to %s; events seen at 0/1/2/3+ stations: %s",
+                len(world.events), len(world.injections), out, world.coverage()["events"])
+    return 0
+
+
+def cmd_sim_coverage(args: argparse.Namespace) -> int:
+    """How many events of a simulated world are seen at 0, 1, 2 and 3+ stations (ground truth only: no
+    station-day is simulated)."""
+    print(json.dumps(World(_sim_config(args)).coverage(), indent=2))
     return 0
 
 
@@ -80,7 +107,9 @@ def cmd_build_dataset(args: argparse.Namespace) -> int:
     if args.source == "sim":
         info = build_sim(config, args.out, progress=not args.quiet, workers=args.workers)
     else:
-        info = build_real(config, args.data, args.catalog, args.out, kp=args.kp, progress=not args.quiet)
+        stations = read_stations(args.stations) if args.stations else None
+        info = build_real(config, args.data, args.catalog, args.out, kp=args.kp, progress=not args.quiet,
+                          stations=stations)
     print(json.dumps(info["summary"], indent=2))
     return 0
 
@@ -293,6 +322,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--format", choices=("frg604rc", "iaga2002"), default="frg604rc", help="raw file format")
     s.set_defaults(func=cmd_simulate)
 
+    sc = _parser(sub, "sim-coverage", help="count the events a simulated world's stations see (0/1/2/3+ stations)")
+    sc.add_argument("--config", help="YAML with a 'simulator' section (configs/sim_dense_array.yaml)")
+    sc.add_argument("--days", type=positive_int, help="override the config's number of days")
+    sc.set_defaults(func=cmd_sim_coverage)
+
     b = _parser(sub, "build-dataset", help="label windows and write spectrogram PNGs + metadata")
     b.add_argument("--source", choices=("sim", "real"), required=True, help="simulated world or real archives")
     b.add_argument("--config", help="YAML with simulator/labels/dataset/input_spec sections")
@@ -300,6 +334,9 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--data", help="directory of station files (real source)")
     b.add_argument("--catalog", help="earthquake catalogue CSV (real source)")
     b.add_argument("--kp", help="Kp CSV (optional)")
+    b.add_argument("--stations", help="station layout CSV (code, name, latitude, longitude) for the real source, e.g. "
+                                      "a simulated world's stations.csv (default: the packaged BMKG table, then the "
+                                      "file's own header)")
     b.add_argument("--quiet", action="store_true", help="no progress bar (progress is logged every 50 days)")
     b.add_argument("--workers", type=positive_int, default=os.cpu_count() or 1,
                    help="processes simulating days in parallel (simulated source; the result does not depend on it)")

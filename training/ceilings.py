@@ -1,8 +1,9 @@
 """What one station can know about magnitude: ceilings from the simulator's ground truth.
 
-In the simulated world the received amplitude is A0 (R(M) / r)^3, and band, lead, growth and Z/H are
-drawn independently of M, so a single station's record constrains magnitude only through r, which it
-cannot measure, and through geometry (which stations sit near which seismicity). Classifiers trained on
+In the simulated world the received amplitude is S (r0 / r)^3 for a source strength S whose median grows
+with M and which scatters about it (log-normal, 0.3 dex), and band, lead, growth and Z/H are drawn
+independently of M, so a single station's record constrains magnitude only through r, which it cannot
+measure, and through geometry (which stations sit near which seismicity). Classifiers trained on
 the *true* values of what a record could reveal, scored on the same event-grouped folds as the model,
 bound what any model of one station's spectrogram can reach:
 

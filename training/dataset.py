@@ -31,7 +31,7 @@ from model_store.catalog import read_catalog, write_catalog
 from model_store.config import DictConfig
 from model_store.errors import ReadError, UnsupportedSamplingError
 from model_store.spectrogram import conform_sampling, cut_windows, image_to_png, window_to_image
-from model_store.stations import get_station
+from model_store.stations import Station, get_station
 
 from model_store.fileio import atomic_write_bytes, atomic_write_text
 
@@ -114,7 +114,8 @@ class BuildConfig:
         sim = self.simulator
         problems = consistency_problems(
             self.labels, detection_m0=sim.detection_m0, detection_km_per_magnitude=sim.detection_km_per_magnitude,
-            max_lead_hours=sim.lead_days[1] * 24.0, magnitudes=(sim.magnitude_min, sim.magnitude_max))
+            max_lead_hours=sim.lead_days[1] * 24.0, magnitudes=(sim.magnitude_min, sim.magnitude_max),
+            max_reach_km=sim.max_reach_km)
         if problems:
             raise ValueError("the labelling rule contradicts the simulator: " + "; ".join(problems))
 
@@ -401,7 +402,11 @@ def _station_files(data_dir: Path) -> Iterable[Path]:
 
 
 def build_real(config: BuildConfig, data_dir: str | Path, catalog: str | Path, out: str | Path,
-               kp: str | Path | None = None, progress: bool = True) -> dict[str, Any]:
+               kp: str | Path | None = None, progress: bool = True,
+               stations: dict[str, Station] | None = None) -> dict[str, Any]:
+    """Label and render real station files. A station's coordinates come from ``stations`` (a layout, e.g.
+    the ``stations.csv`` a simulated world writes) when given, else from the packaged BMKG table; a
+    station the table lacks takes the coordinates in its file's header."""
     out = Path(out)
     spec = config.window_spec
     labeller = Labeller(read_catalog(catalog), config.labels, KpSeries.read(kp) if kp else None)
@@ -414,7 +419,7 @@ def build_real(config: BuildConfig, data_dir: str | Path, catalog: str | Path, o
         except ReadError as exc:
             skipped_files.append(f"{path.name}: {exc}")
             continue
-        station = get_station(series.station)
+        station = stations.get(series.station.upper()) if stations is not None else get_station(series.station)
         lat = station.latitude if station else series.latitude
         lon = station.longitude if station else series.longitude
         if lat is None or lon is None:

@@ -3,9 +3,9 @@
 An *event window* ends before an earthquake's origin time, by at most ``lead_hours``, at a station
 inside the label radius for the event's magnitude, ``R(M) = (M - m0) * km_per_magnitude`` (by default
 the empirical detection range 0.025 R < M - 4.5). When several events qualify the largest labels it.
-A *Normal window* has no event of M >= ``exclusion_min_magnitude`` within its Dobrovolsky radius
-(10^(0.43 M) km) from ``exclusion_after_hours`` before the window to ``exclusion_before_hours`` after
-it. Everything else is *excluded* (neither clean event nor clean Normal) and kept only with its reason.
+A *Normal window* has no event of M >= ``exclusion_min_magnitude`` within its exclusion radius (the
+Dobrovolsky radius 10^(0.43 M) km, or the label radius, times ``exclusion_radius_factor``) from
+``exclusion_after_hours`` before the window to ``exclusion_before_hours`` after it. Everything else is *excluded* (neither clean event nor clean Normal) and kept only with its reason.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Callable
 
 import numpy as np
 
@@ -42,11 +43,16 @@ class LabelRule(DictConfig):
     # outer bound when the physics is unknown) or "label" (the label radius R(M), which for a simulated
     # world is exactly how far an emission reaches)
     exclusion_radius: str = "dobrovolsky"
+    # the exclusion radius is the named radius times this factor: in a simulated world whose source
+    # strengths scatter, the loudest source of magnitude M reaches beyond the label radius R(M)
+    exclusion_radius_factor: float = 1.0
     time_block_days: int = 14
 
     def __post_init__(self) -> None:
         if self.exclusion_radius not in EXCLUSION_RADII:
             raise ValueError(f"exclusion_radius must be one of {EXCLUSION_RADII}")
+        if not self.exclusion_radius_factor >= 1.0:
+            raise ValueError("exclusion_radius_factor must be >= 1 (the exclusion radius may not shrink)")
 
     def radius_km(self, magnitude: float) -> float:
         return detection_range_km(magnitude, self.m0, self.km_per_magnitude)
@@ -56,16 +62,23 @@ class LabelRule(DictConfig):
         return dobrovolsky_radius_km(magnitude)
 
     def exclusion_km(self, magnitude: float) -> float:
-        return self.dobrovolsky_km(magnitude) if self.exclusion_radius == "dobrovolsky" else self.radius_km(magnitude)
+        base = self.dobrovolsky_km(magnitude) if self.exclusion_radius == "dobrovolsky" else self.radius_km(magnitude)
+        return base * self.exclusion_radius_factor
+
+
+MAGNITUDE_STEPS = 100  # magnitudes checked between the smallest that can emit and the largest drawn
 
 
 def consistency_problems(rule: LabelRule, *, detection_m0: float, detection_km_per_magnitude: float,
-                         max_lead_hours: float, magnitudes: tuple[float, float]) -> list[str]:
+                         max_lead_hours: float, magnitudes: tuple[float, float],
+                         max_reach_km: Callable[[float], float] | None = None) -> list[str]:
     """Where a labelling rule contradicts the physics of the world it labels (empty if consistent).
 
-    Event windows must be labelled inside the range where an emission can be seen, and Normal windows
-    must exclude every event that could still emit into them: every magnitude that can emit, for at least
-    the longest lead, within a radius no smaller than the detection range.
+    Event windows must be labelled inside the detection range (where the median source of each
+    magnitude is received at the simulator's amplitude_at_range_nt), and Normal windows must exclude
+    every event that could still emit into them: every magnitude that can emit, for at least the longest
+    lead, within a radius no smaller than the farthest any source of that magnitude reaches
+    (``max_reach_km(M)``; the detection range itself when not given), at every magnitude drawn.
     """
     problems = []
     if not math.isclose(rule.m0, detection_m0) or not math.isclose(rule.km_per_magnitude, detection_km_per_magnitude):
@@ -77,11 +90,17 @@ def consistency_problems(rule: LabelRule, *, detection_m0: float, detection_km_p
     if rule.exclusion_before_hours < max_lead_hours:
         problems.append(f"exclusion_before_hours {rule.exclusion_before_hours:g} is shorter than the longest emission "
                         f"lead ({max_lead_hours:g} h): Normal windows would carry emissions")
-    for m in magnitudes:
-        reach = detection_range_km(m, detection_m0, detection_km_per_magnitude)
-        if rule.exclusion_km(m) < reach - 1e-9:
-            problems.append(f"at M{m:g} the exclusion radius ({rule.exclusion_km(m):.0f} km) is inside the "
-                            f"detection range ({reach:.0f} km)")
+    def reach(m: float) -> float:
+        return max_reach_km(m) if max_reach_km else detection_range_km(m, detection_m0, detection_km_per_magnitude)
+
+    lo, hi = max(magnitudes[0], detection_m0), magnitudes[1]
+    grid = [lo + (hi - lo) * k / MAGNITUDE_STEPS for k in range(MAGNITUDE_STEPS + 1)] if hi >= lo else []
+    for m in grid:
+        if rule.exclusion_km(m) < reach(m) - 1e-9:
+            what = "the reach of the loudest source" if max_reach_km else "the detection range"
+            problems.append(f"at M{m:.2f} the exclusion radius ({rule.exclusion_km(m):.0f} km) is inside {what} "
+                            f"({reach(m):.0f} km): Normal windows would carry emissions")
+            break  # the first magnitude where it fails is enough to say so
     return problems
 
 

@@ -70,15 +70,26 @@ def to_frg604rc(series: StationSeries, temperature_c: float = 30.0, voltage_v: f
     return np.concatenate([headers, rec], axis=1).tobytes() + FRG_TRAILER
 
 
-def to_iaga2002(series: StationSeries) -> bytes:
-    """Encode a series as IAGA-2002 text with HEZF components (E = the D channel in nT)."""
+def _header_text(text: str, width: int = 44) -> str:
+    """A header value as IAGA-2002 allows it: ASCII, no '|', at most ``width`` characters."""
+    return text.encode("ascii", "replace").decode("ascii").replace("|", "/").strip()[:width]
+
+
+def to_iaga2002(series: StationSeries, name: str | None = None) -> bytes:
+    """Encode a series as IAGA-2002 text with HEZF components (E = the D channel in nT).
+
+    The header carries the station's IAGA code (``series.station``, three characters), its name
+    (``name``, or the code) and its geodetic coordinates (``series.latitude``/``longitude``, longitude
+    in 0-360 east), which the IAGA-2002 reader gives back as ``station``, ``latitude``, ``longitude``.
+    """
     interval = series.sampling_interval_s
     kind = "1-second" if interval == 1.0 else f"{interval:g}-second"
-    lat = "" if series.latitude is None else f"{series.latitude:.3f}"
-    lon = "" if series.longitude is None else f"{series.longitude % 360:.3f}"
+    lat = "" if series.latitude is None else f"{series.latitude:.4f}"
+    lon = "" if series.longitude is None else f"{series.longitude % 360:.4f}"
     code = series.station.upper()[:3]
     head = [
-        ("Format", "IAGA-2002"), ("Source of Data", "precursor-service simulator"), ("Station Name", code),
+        ("Format", "IAGA-2002"), ("Source of Data", "precursor-service simulator"),
+        ("Station Name", _header_text(name or code)),
         ("IAGA CODE", code), ("Geodetic Latitude", lat), ("Geodetic Longitude", lon), ("Elevation", "0"),
         ("Reported", "HEZF"), ("Sensor Orientation", "HEZF"), ("Digital Sampling", f"{interval:g} second"),
         ("Data Interval Type", f"Average {kind}"), ("Data Type", "variation"),

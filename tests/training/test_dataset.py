@@ -11,9 +11,10 @@ from training.dataset import SAMPLE_COLUMNS, BuildConfig, build_real, build_sim
 
 TINY = {
     "simulator": {"seed": 3, "days": 10, "stations": ["LUT", "TRT", "ALR", "SKB", "AMB"], "events_per_day": 20, "b_value": 0.6},
-    # consistent with the simulator's defaults: detection range (4.5, 40 km/M), leads up to 4 days
+    # consistent with the simulator's defaults: detection range (4.5, 40 km/M), leads up to 4 days, the
+    # loudest source (2.5 sigma of 0.3 dex) reaching 10^0.25 = 1.78 times the detection range
     "labels": {"m0": 4.5, "km_per_magnitude": 40.0, "exclusion_min_magnitude": 4.5, "exclusion_before_hours": 96,
-               "exclusion_radius": "label"},
+               "exclusion_radius": "label", "exclusion_radius_factor": 1.8},
     "dataset": {"seed": 0, "max_per_class": 3, "normal_ratio": 1.0, "normal_selection": "matched",
                 "calibration_normals": 3},
     "input_specs": {"power": {"image_height": 32, "image_width": 32},
