@@ -86,10 +86,5 @@ class DirectionFinder(nn.Module):
         return vector, features
 
 
-def bearing_deg(vector: torch.Tensor) -> torch.Tensor:
-    """Bearing (degrees clockwise from north, [0, 360)) of (north, east) vectors."""
-    return torch.rad2deg(torch.atan2(vector[..., 1], vector[..., 0])) % 360.0
-
-
-__all__ = ["DirectionFinder", "PhysicsConfig", "bearing_deg", "physics_config", "row_frequencies",
+__all__ = ["DirectionFinder", "PhysicsConfig", "physics_config", "row_frequencies",
            "N_PHYSICS_FEATURES"]

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import math
 
+from .compass import sector_centre_deg, sector_index
+
 MAGNITUDE_CLASSES = ("Large", "Medium", "Moderate", "Normal")
 AZIMUTH_CLASSES = ("N", "NE", "E", "SE", "S", "SW", "W", "NW", "Normal")
 NORMAL = "Normal"
 TASKS = {"magnitude": MAGNITUDE_CLASSES, "azimuth": AZIMUTH_CLASSES}
 
 MAGNITUDE_EDGES = ((6.0, "Large"), (5.0, "Medium"), (4.0, "Moderate"))
-SECTOR_WIDTH_DEG = 45.0
 EARTH_RADIUS_KM = 6371.0088  # mean Earth radius (IUGG)
 
 
@@ -29,13 +30,12 @@ def magnitude_class(magnitude: float) -> str | None:
 
 def azimuth_class(bearing_deg: float) -> str:
     """Compass sector of a bearing in degrees clockwise from north."""
-    sector = int(((bearing_deg % 360.0) + SECTOR_WIDTH_DEG / 2) // SECTOR_WIDTH_DEG) % 8
-    return AZIMUTH_CLASSES[sector]
+    return AZIMUTH_CLASSES[sector_index(bearing_deg)]
 
 
-def sector_centre_deg(label: str) -> float | None:
+def azimuth_class_centre_deg(label: str) -> float | None:
     """Centre bearing of an azimuth class, None for Normal."""
-    return None if label == NORMAL else AZIMUTH_CLASSES.index(label) * SECTOR_WIDTH_DEG
+    return None if label == NORMAL else sector_centre_deg(AZIMUTH_CLASSES.index(label))
 
 
 def distance_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:

@@ -25,10 +25,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .compass import N_SECTORS, SECTOR_WIDTH_DEG, vector_bearing_deg
 from .config import DictConfig
 
-N_SECTORS = 8
-SECTOR_WIDTH_DEG = 360.0 / N_SECTORS
 _GRID_PER_SECTOR = 45  # 1-degree grid for sector integrals of the von Mises density
 MIN_ALARM_THRESHOLD = 0.5
 BEARING_FEATURES = 4
@@ -137,7 +136,7 @@ def von_mises_nll(m: torch.Tensor, log_eps: torch.Tensor, bearing_deg: torch.Ten
 def bearing_summary(m: torch.Tensor, log_eps: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
     """Most probable bearing (deg) and circular standard deviation (deg) of the mixture, per row."""
     kappa = m.norm(dim=1)
-    bearing = (torch.rad2deg(torch.atan2(m[:, 1], m[:, 0])) % 360.0).numpy()
+    bearing = vector_bearing_deg(m[:, 0], m[:, 1]).numpy()
     resultant = ((1 - log_eps.exp()) * torch.special.i1e(kappa) / torch.special.i0e(kappa)).numpy()
     spread = np.degrees(np.sqrt(-2.0 * np.log(np.clip(resultant, 1e-12, 1.0))))
     return bearing, np.minimum(spread, 180.0)

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from model_store import Calibration, InputSpec
+from model_store.compass import vector_bearing_deg
 from model_store.labels import TASKS
 
 from .data import SampleSet
@@ -226,7 +227,7 @@ def run_cv(data: SampleSet, spec: InputSpec, cfg: TrainConfig, scheme: str = "lo
         data, idx, np.concatenate([m for m, _ in prior_given_event]), np.concatenate([b for _, b in prior_given_event]), 200)
     if physics:
         vec = np.concatenate(physics)
-        bearing = np.degrees(np.arctan2(vec[:, 1], vec[:, 0])) % 360.0
+        bearing = vector_bearing_deg(vec[:, 0], vec[:, 1])
         ev_idx = idx[data.is_event[idx]]
         report["baselines"]["direction_finder"] = {"azimuth_given_event": direction_metrics(
             bearing, data.bearing[ev_idx], [data.rows[i]["group_event"] for i in ev_idx], 200)}

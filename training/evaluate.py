@@ -23,6 +23,7 @@ import numpy as np
 import torch
 
 from model_store import Calibration
+from model_store.compass import N_SECTORS, sector_centre_deg, sector_index, vector_bearing_deg
 from model_store.labels import TASKS, angular_difference_deg
 from model_store.outputs import bearing_parameters, bearing_summary, decide
 from model_store.stats import grouped_bootstrap_ci
@@ -32,12 +33,7 @@ from .metrics import task_report
 
 AMPLITUDE_BINS_NT = (0.0, 1e-6, 0.02, 0.05, 0.1, 0.2, 0.5, np.inf)
 KP_BINS = ((0.0, 3.0, "Kp<3"), (3.0, 5.0, "3<=Kp<5"), (5.0, 10.0, "Kp>=5 (storm)"))
-N_SECTORS = 8
-SECTOR_WIDTH = 360.0 / N_SECTORS
-
-
-def sector_of(bearing_deg: np.ndarray) -> np.ndarray:
-    return ((np.asarray(bearing_deg) % 360.0 + SECTOR_WIDTH / 2) // SECTOR_WIDTH).astype(int) % N_SECTORS
+sector_of = sector_index  # the compass sector (0 = N) of bearings
 
 
 def angular_errors(pred_deg: np.ndarray, true_deg: np.ndarray) -> np.ndarray:
@@ -67,9 +63,9 @@ class ServedOutputs:
             bearing = bearing_summary(*bearing_parameters(tensors, calibration))[0]
             parts["fused"] = bearing
             if "physics" in raw:
-                parts["direction finder (not learnt)"] = _direction(raw["physics"])
+                parts["direction finder (not learnt)"] = vector_bearing_deg(raw["physics"][:, 0], raw["physics"][:, 1])
         else:
-            bearing = probs["azimuth"][:, :N_SECTORS].argmax(axis=1) * SECTOR_WIDTH
+            bearing = sector_centre_deg(probs["azimuth"][:, :N_SECTORS].argmax(axis=1))
         expected = calibration.alarm_expected_false_alarm_rate
         return cls(probs, served_probabilities(raw, uncalibrated(calibration), azimuth_head),
                    np.full(n, calibration.alarm_threshold), np.full(n, np.nan if expected is None else expected),
@@ -88,10 +84,6 @@ class ServedOutputs:
                    np.concatenate([p.alarm_threshold for p in parts]),
                    np.concatenate([p.expected_false_alarm_rate for p in parts]),
                    np.concatenate([p.bearing for p in parts]), join("bearing_parts"))
-
-
-def _direction(vectors: np.ndarray) -> np.ndarray:
-    return np.degrees(np.arctan2(vectors[:, 1], vectors[:, 0])) % 360.0
 
 
 def bootstrap(values: np.ndarray, groups: Sequence[str], stat: Callable[[np.ndarray], float], n_boot: int = 500,

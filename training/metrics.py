@@ -7,7 +7,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from model_store.labels import angular_difference_deg, sector_centre_deg
+from model_store.labels import angular_difference_deg, azimuth_class_centre_deg
 from model_store.stats import grouped_bootstrap_ci
 
 
@@ -66,7 +66,7 @@ def azimuth_errors(true_bearings: Sequence[float], pred_labels: Sequence[str]) -
     errors = []
     misses = 0
     for b, label in zip(true_bearings, pred_labels):
-        centre = sector_centre_deg(label)
+        centre = azimuth_class_centre_deg(label)
         if centre is None:
             misses += 1
         else:

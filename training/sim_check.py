@@ -20,6 +20,7 @@ import numpy as np
 from scipy import signal
 
 from model_store import InputSpec, read_series
+from model_store.compass import vector_bearing_deg
 from model_store.spectrogram import conform_sampling, cut_windows
 
 from .labels import NORMAL_KIND, Labeller, LabelRule
@@ -138,7 +139,7 @@ def measure_traits(windows: list[tuple[str, np.ndarray]], max_hz: float = 0.1) -
     slope, intercept = np.polyfit(np.log10(centres), residual / 10.0, 1)
     return {
         "coast_t0": round(t0, 3),
-        "coast_azimuth_deg": round(float(np.degrees(np.arctan2(arrows[0, 1], arrows[0, 0])) % 360), 1),
+        "coast_azimuth_deg": round(float(vector_bearing_deg(arrows[0, 0], arrows[0, 1])), 1),
         "coast_corner_hz": round(float(grid[int(np.argmin(fit))]), 4),
         "z_noise_psd": float(f"{10 ** intercept:.3g}"),
         "z_noise_slope": round(float(-slope), 2),

@@ -5,7 +5,8 @@ import pytest
 import torch
 
 from model_store import InputSpec, LayoutMismatchError
-from model_store.direction import DirectionFinder, bearing_deg, physics_config
+from model_store.compass import vector_bearing_deg
+from model_store.direction import DirectionFinder, physics_config
 from model_store.spectrogram import (
     PNG_TEXT_KEY,
     cut_windows,
@@ -43,7 +44,7 @@ def _finder_bearing(data: np.ndarray) -> float:
     image = quantize(window_to_image(data, CROSS))  # exactly what a PNG holds
     x = torch.from_numpy(normalize(image, CROSS)[None])
     vector, _ = DirectionFinder(physics_config(CROSS))(x)
-    return float(bearing_deg(vector)[0])
+    return float(vector_bearing_deg(vector[..., 0], vector[..., 1])[0])
 
 
 def _angle(a: float, b: float) -> float:
@@ -93,8 +94,8 @@ def test_two_panel_png_round_trips_and_describes_itself(background):
     decoded = png_to_image(png, CROSS)
     assert not decoded.resized and np.abs(decoded.image - img).max() <= 0.5 / 255 + 1e-6
     # the same PNG predicts the same bearing as the array route
-    assert _angle(_finder_bearing(background), float(bearing_deg(DirectionFinder(physics_config(CROSS))(
-        torch.from_numpy(normalize(decoded.image, CROSS)[None]))[0])[0])) < 1e-3
+    vector = DirectionFinder(physics_config(CROSS))(torch.from_numpy(normalize(decoded.image, CROSS)[None]))[0]
+    assert _angle(_finder_bearing(background), float(vector_bearing_deg(vector[0, 0], vector[0, 1]))) < 1e-3
 
 
 def test_layouts_do_not_mix():

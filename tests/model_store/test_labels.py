@@ -48,3 +48,21 @@ def test_station_table_is_packaged():
     stations = load_stations()
     assert len(stations) == 24 and "LUT" in stations
     assert AZIMUTH_CLASSES[-1] == "Normal"
+
+
+def test_compass_sectors_and_vector_bearings():
+    import numpy as np
+    import torch
+
+    from model_store.compass import sector_centre_deg, sector_index, vector_bearing_deg
+    from model_store.labels import azimuth_class_centre_deg
+
+    edges = np.array([337.5, 359.9, 0.0, 22.4, 22.5, 67.5, 180.0, 292.4, -22.5, 720.0])
+    assert sector_index(edges).tolist() == [0, 0, 0, 0, 1, 2, 4, 6, 0, 0]
+    assert sector_index(44.9) == 1 and isinstance(sector_index(44.9), int)
+    assert [azimuth_class(b) for b in (0, 45, 90, 135, 180, 225, 270, 315)] == list(AZIMUTH_CLASSES[:8])
+    assert sector_centre_deg(np.arange(8)).tolist() == [0, 45, 90, 135, 180, 225, 270, 315]
+    assert azimuth_class_centre_deg("SW") == 225.0 and azimuth_class_centre_deg("Normal") is None
+    north, east = np.array([1.0, 0.0, -1.0, 0.0, 1.0]), np.array([0.0, 1.0, 0.0, -1.0, 1.0])
+    assert vector_bearing_deg(north, east).tolist() == [0.0, 90.0, 180.0, 270.0, 45.0]
+    assert vector_bearing_deg(torch.tensor(north), torch.tensor(east)).tolist() == [0.0, 90.0, 180.0, 270.0, 45.0]
