@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from model_store import LoadedModel
-from model_store.outputs import bearing_parameters, bearing_summary, decide, served_log_probs
+from model_store.outputs import bearing_parameters, serve, served_log_probs
 
 from .backends import Backend, EagerBackend
 from .explain import grad_cam
@@ -101,25 +101,17 @@ class InferenceEngine:
         self, raw: dict[str, torch.Tensor], logp: dict[str, torch.Tensor] | None, n: int,
         params: tuple[torch.Tensor, torch.Tensor] | None = None,
     ) -> list[Prediction]:
-        """Predictions from the raw head outputs; their served log probabilities and the bearing head's
-        parameters are made here when not given."""
-        if params is None and self.azimuth_head == "bearing":
-            params = bearing_parameters(raw, self.calibration)
-        if logp is None:
-            logp = served_log_probs(raw, self.calibration, self.azimuth_head, params)
-        probs = {t: v.exp().numpy().astype(np.float64) for t, v in logp.items()}
-        decisions = decide(probs, self.calibration)
-        bearing = spread = None
-        if params is not None:
-            bearing, spread = bearing_summary(*params)
+        """Predictions from the raw head outputs (:func:`model_store.outputs.serve`)."""
+        s = serve(raw, self.calibration, self.azimuth_head, logp, params)
+        d = s.decisions
         return [
             Prediction(
-                probabilities={t: p[i] for t, p in probs.items()},
-                labels={t: int(v[i]) for t, v in decisions.labels.items()},
-                precursor_probability=float(decisions.precursor_probability[i]),
-                alarm=bool(decisions.alarm[i]),
-                bearing_deg=None if bearing is None else float(bearing[i]),
-                bearing_uncertainty_deg=None if spread is None else float(spread[i]),
+                probabilities={t: p[i] for t, p in s.probabilities.items()},
+                labels={t: int(v[i]) for t, v in d.labels.items()},
+                precursor_probability=float(d.precursor_probability[i]),
+                alarm=bool(d.alarm[i]),
+                bearing_deg=None if s.bearing_deg is None else float(s.bearing_deg[i]),
+                bearing_uncertainty_deg=None if s.bearing_uncertainty_deg is None else float(s.bearing_uncertainty_deg[i]),
             )
             for i in range(n)
         ]

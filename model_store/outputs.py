@@ -183,7 +183,35 @@ def decide(probabilities: dict[str, np.ndarray], calibration: Calibration) -> De
     return Decisions(p_event, alarm, labels)
 
 
+@dataclass
+class Served:
+    """What is served for a batch of windows: the one composition the service and the evaluation share."""
+
+    probabilities: dict[str, np.ndarray]  # task -> (B, K) served probabilities, Normal last
+    decisions: Decisions
+    bearing_deg: np.ndarray | None  # bearing head: most probable bearing given an event ...
+    bearing_uncertainty_deg: np.ndarray | None  # ... and its circular standard deviation
+
+
+def serve(raw: dict[str, torch.Tensor], calibration: Calibration, azimuth_head: str,
+          log_probs: dict[str, torch.Tensor] | None = None,
+          bearing: tuple[torch.Tensor, torch.Tensor] | None = None) -> Served:
+    """Raw head outputs -> served probabilities, labels, alarms and (bearing head) bearings.
+
+    ``log_probs`` and ``bearing``: :func:`served_log_probs` and :func:`bearing_parameters` of ``raw`` when the
+    caller has them already (Grad-CAM needs them with gradients). Extra keys of ``raw`` are ignored.
+    """
+    raw = {k: raw[k] for k in ("detection", "magnitude", "azimuth")}
+    if bearing is None and azimuth_head == "bearing":
+        bearing = bearing_parameters(raw, calibration)
+    if log_probs is None:
+        log_probs = served_log_probs(raw, calibration, azimuth_head, bearing)
+    probabilities = {t: v.detach().exp().numpy().astype(np.float64) for t, v in log_probs.items()}
+    summary = bearing_summary(*(p.detach() for p in bearing)) if bearing is not None else (None, None)
+    return Served(probabilities, decide(probabilities, calibration), *summary)
+
+
 __all__ = [
-    "Calibration", "Decisions", "N_SECTORS", "bearing_features", "bearing_parameters", "bearing_summary", "decide",
+    "Calibration", "Decisions", "Served", "serve", "N_SECTORS", "bearing_features", "bearing_parameters", "bearing_summary", "decide",
     "served_log_probs", "von_mises_nll", "von_mises_sector_log_probs",
 ]

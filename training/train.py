@@ -26,7 +26,7 @@ from model_store import Calibration, InputSpec, PrecursorNet, create_model
 from model_store.config import DictConfig
 from model_store.direction import physics_config
 from model_store.labels import TASKS
-from model_store.outputs import decide, served_log_probs
+from model_store.outputs import decide, serve
 
 from .calibrate import fit_calibration
 from .data import PHYSICAL_AUGMENTATIONS, Augmenter, SampleSet, inverse_frequency_weights, to_batch
@@ -181,9 +181,8 @@ def calibrate_on(model: PrecursorNet, val: SampleSet, normals: SampleSet | None,
                            val.bearing, azimuth_head, normal_detection_logits=extra, fitted_on=fitted_on)
 
 def served_probabilities(raw: dict[str, np.ndarray], calibration: Calibration, azimuth_head: str) -> dict[str, np.ndarray]:
-    logp = served_log_probs({k: torch.from_numpy(v) for k, v in raw.items() if k != "physics"}, calibration,
-                            azimuth_head)
-    return {t: v.exp().numpy() for t, v in logp.items()}
+    """The served probabilities of raw head outputs (:func:`model_store.outputs.serve`, as the service serves them)."""
+    return serve({k: torch.from_numpy(v) for k, v in raw.items() if k != "physics"}, calibration, azimuth_head).probabilities
 
 
 def _evaluate(model: PrecursorNet, data: SampleSet, spec: InputSpec, weights: LossWeights, cfg: TrainConfig) -> dict[str, Any]:
