@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from model_store import Manifest
-from model_store.spectrogram import image_to_png
+from model_store.png import image_to_png
 
 from .errors import ServiceError
 from .explain import overlay_png

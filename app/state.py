@@ -86,7 +86,7 @@ class ModelState:
     def candidates(self) -> list[ServedModel]:
         """Every served model, the default first: the order in which a PNG is matched to a model (the spec
         fingerprint it carries, else its exact layout, else its aspect ratio; see
-        ``model_store.spectrogram.choose_input``)."""
+        ``model_store.png.choose_input``)."""
         return [self.default] + [m for r, m in self.models.items() if r != self.default_ref]
 
 

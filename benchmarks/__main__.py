@@ -41,7 +41,9 @@ import torch
 from app.backends import select_backend
 from app.settings import Settings
 from model_store import PACKAGED_STORE, InputSpec, LoadedModel, ModelRegistry, ModelStoreError, create_model, read_series
-from model_store.spectrogram import conform_sampling, cut_windows, image_to_png, normalize, quantize, window_to_image
+from model_store.png import image_to_png
+from model_store.spectrogram import normalize, quantize, window_to_image
+from model_store.windows import conform_sampling, cut_windows
 
 from .inprocess import backends, forward_times, grad_cam_cost, median_time
 from .load import closed_loop, sequential

@@ -28,7 +28,7 @@ _EXPORTS: dict[str, str] = {
     "Calibration": "outputs",
     "ModelRegistry": "registry",
     "StationSeries": "series",
-    "InputSpec": "spectrogram",
+    "InputSpec": "input_spec",
 }
 
 __all__ = ["PACKAGED_STORE", *sorted(_EXPORTS)]
@@ -60,4 +60,4 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerl
     from .outputs import Calibration
     from .registry import ModelRegistry
     from .series import StationSeries
-    from .spectrogram import InputSpec
+    from .input_spec import InputSpec

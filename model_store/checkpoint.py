@@ -27,7 +27,7 @@ from .direction import physics_config
 from .errors import CheckpointError
 from .model import ModelConfig, PrecursorNet
 from .outputs import Calibration
-from .spectrogram import InputSpec
+from .input_spec import InputSpec
 
 # 2: factorised heads (detection, magnitude and azimuth given an event), calibration, representations
 FORMAT_VERSION = 2

@@ -17,7 +17,8 @@ import torch
 from torch import nn
 
 from .config import DictConfig
-from .spectrogram import InputSpec, band_frequencies
+from .input_spec import InputSpec
+from .spectrogram import band_frequencies
 
 # channel order of a cross_spectral input: H, D, Z power, then ZH, ZD, HD coherency
 _P_H, _P_D, _P_Z, _ZH, _ZD = 0, 1, 2, 3, 4

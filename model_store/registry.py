@@ -18,7 +18,7 @@ from .errors import CheckpointError, ModelNotFoundError
 from .fileio import atomic_write_text
 from .model import PrecursorNet
 from .outputs import Calibration
-from .spectrogram import InputSpec
+from .input_spec import InputSpec
 
 logger = logging.getLogger(__name__)
 

@@ -18,7 +18,8 @@ import torch
 from PIL import Image
 
 from model_store import InputSpec
-from model_store.spectrogram import normalize, png_planes, read_png
+from model_store.png import png_planes, read_png
+from model_store.spectrogram import normalize
 
 PHYSICAL_AUGMENTATIONS = ("time_shift", "time_mask", "freq_mask", "gain")
 SEED_STUDY_AUGMENTATIONS = ("hflip", "rotate", "color_jitter", "translate", "random_erasing")

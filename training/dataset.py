@@ -30,7 +30,9 @@ from model_store import InputSpec, StationSeries, read_series
 from model_store.catalog import read_catalog, write_catalog
 from model_store.config import DictConfig
 from model_store.errors import ReadError, UnsupportedSamplingError
-from model_store.spectrogram import conform_sampling, cut_windows, image_to_png, window_to_image
+from model_store.png import image_to_png
+from model_store.spectrogram import window_to_image
+from model_store.windows import conform_sampling, cut_windows
 from model_store.stations import Station, get_station
 
 from model_store.fileio import atomic_write_bytes, atomic_write_text

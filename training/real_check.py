@@ -17,7 +17,8 @@ from typing import Any, Sequence
 import numpy as np
 
 from model_store import LoadedModel, read_series
-from model_store.spectrogram import conform_sampling, cut_windows, quantize, window_to_image
+from model_store.spectrogram import quantize, window_to_image
+from model_store.windows import conform_sampling, cut_windows
 
 from .evaluate import ServedOutputs, angular_errors, sector_of
 from .simulate import SimConfig, band_noise, emission_band, polarised

@@ -21,7 +21,7 @@ from scipy import signal
 
 from model_store import InputSpec, read_series
 from model_store.compass import vector_bearing_deg
-from model_store.spectrogram import conform_sampling, cut_windows
+from model_store.windows import conform_sampling, cut_windows
 
 from .labels import NORMAL_KIND, Labeller, LabelRule
 from .simulate import World

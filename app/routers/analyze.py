@@ -27,10 +27,9 @@ from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from model_store import InputSpec, StationSeries, supported_formats
-from model_store.spectrogram import (
-    Window, conform_sampling, image_to_png, iter_windows, normalize, quantize, window_count, window_step,
-    window_to_image,
-)
+from model_store.png import image_to_png
+from model_store.spectrogram import normalize, quantize, window_to_image
+from model_store.windows import Window, conform_sampling, iter_windows, window_count, window_step
 from model_store.stations import get_station
 
 from ..analyses import KeptAnalysis, KeptWindow, image_url

@@ -1,6 +1,6 @@
 """POST /predict: one spectrogram PNG in, both heads' probabilities (and Grad-CAM) out.
 
-The PNG is answered by the served model it is meant for (``model_store.spectrogram.choose_input`` over
+The PNG is answered by the served model it is meant for (``model_store.png.choose_input`` over
 ``ModelState.candidates()``): a seed-style
 power spectrogram by the power-only model, a two-panel cross-spectral PNG by the direction-aware one,
 or the model named in the ``model`` field. The response says which model answered and why.
@@ -20,7 +20,8 @@ from fastapi import APIRouter, File, Form, UploadFile
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
-from model_store.spectrogram import DecodedImage, normalize
+from model_store.png import DecodedImage
+from model_store.spectrogram import normalize
 
 from ..deps import DecoderDep, MetricsDep, ReadyModelDep
 from ..errors import error_responses

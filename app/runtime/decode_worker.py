@@ -26,7 +26,8 @@ import numpy as np
 
 from model_store.errors import ModelStoreError
 from model_store.formats import read_series
-from model_store.spectrogram import InputSpec, decode_png_for
+from model_store.input_spec import InputSpec
+from model_store.png import decode_png_for
 
 from .frames import ChannelClosed, describe, read_frame, series_parts, write_frame
 

@@ -24,7 +24,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,15 +31,14 @@ from typing import Any, Protocol, TypeVar
 
 import anyio
 import anyio.to_thread
-import numpy as np
-
 import model_store.errors as store_errors
 from model_store.errors import CorruptFileError, ModelStoreError
 from model_store.formats import read_series
 from model_store.series import StationSeries
-from model_store.spectrogram import ChosenInput, DecodedImage, InputSpec, decode_png_for
+from model_store.input_spec import InputSpec
+from model_store.png import ChosenInput, DecodedImage, decode_png_for
 
-from .frames import ChannelClosed, read_frame, series_from_parts, series_parts, unpack, write_frame
+from .frames import ChannelClosed, read_frame, series_from_parts, unpack, write_frame
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")

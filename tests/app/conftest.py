@@ -13,7 +13,9 @@ from app.main import create_app
 from app.settings import Settings
 from model_store import Calibration, InputSpec, ModelRegistry, create_model
 from model_store.direction import physics_config
-from model_store.spectrogram import cut_windows, image_to_png, window_to_image
+from model_store.png import image_to_png
+from model_store.spectrogram import window_to_image
+from model_store.windows import cut_windows
 
 MODEL = "tiny"  # the default: the reference study's power layout (224x224 RGB)
 CROSS_MODEL = "tinycross"  # direction-aware: two 64x64 panels, power | cross-spectra

@@ -1,6 +1,5 @@
 import base64
 import gzip
-import sys
 
 import pytest
 

@@ -105,11 +105,9 @@ def test_workers_that_cannot_start_make_uploads_a_503(store, lut_bytes):
         assert r.headers["retry-after"] == "5"
 
 
-def test_seeded_mutants_of_every_sample_are_read_or_refused_never_crash(tmp_path, request):
+def test_seeded_mutants_of_every_sample_are_read_or_refused_never_crash(tmp_path):
     """Fuzzing every reader on the real samples: each mutant is read by a decode worker, so a crash fails this
     test (with the mutant kept) instead of ending the run. PRECURSOR_FUZZ_SEED explores other mutants."""
-    import os
-
     seed = int(os.environ.get("PRECURSOR_FUZZ_SEED", "20261206"))
     per_file = {"S230101.LUT.gz": 16}  # a day of FRG-604RC takes longer to inflate, mutate and deflate again
     cases = [m for names in SAMPLES.values() for name in names for m in mutants(name, seed, per_file.get(name, 40))]

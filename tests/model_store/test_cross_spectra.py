@@ -7,17 +7,9 @@ import torch
 from model_store import InputSpec, LayoutMismatchError
 from model_store.compass import vector_bearing_deg
 from model_store.direction import DirectionFinder, physics_config
-from model_store.spectrogram import (
-    PNG_TEXT_KEY,
-    cut_windows,
-    image_to_png,
-    layout_fit,
-    normalize,
-    png_to_image,
-    quantize,
-    read_png,
-    window_to_image,
-)
+from model_store.png import PNG_TEXT_KEY, image_to_png, layout_fit, png_to_image, read_png
+from model_store.spectrogram import normalize, quantize, window_to_image
+from model_store.windows import cut_windows
 
 CROSS = InputSpec(representation="cross_spectral", nperseg=512, noverlap=256, fmax_hz=0.125,
                   image_height=64, image_width=64)
@@ -111,7 +103,7 @@ def test_layouts_do_not_mix():
 def test_a_png_text_chunk_that_is_not_ours_names_no_fingerprint():
     from PIL import Image, PngImagePlugin
 
-    from model_store.spectrogram import read_png
+    from model_store.png import read_png
     import io
 
     for text in ("[" * 100_000, '{"fingerprint": "' + "x" * 10_000 + '"}', "not json"):

@@ -10,15 +10,9 @@ import pytest
 from PIL import Image
 
 from model_store import ImageTooLargeError, InputSpec, InvalidImageError, LayoutMismatchError
-from model_store.spectrogram import (
-    MAX_PNG_SIDE,
-    _to_rgb,
-    cut_windows,
-    image_to_png,
-    png_to_image,
-    quantize,
-    window_to_image,
-)
+from model_store.png import MAX_PNG_SIDE, _to_rgb, image_to_png, png_to_image
+from model_store.spectrogram import quantize, window_to_image
+from model_store.windows import cut_windows
 
 SPEC = InputSpec()
 GREY, RGB, GREY_ALPHA, RGBA = 0, 2, 4, 6  # PNG colour types

@@ -6,7 +6,8 @@ from PIL import Image
 
 from model_store import InputSpec
 from model_store.resize import bilinear_taps, resize_bilinear
-from model_store.spectrogram import conform_sampling, cut_windows, spectrogram_db
+from model_store.spectrogram import spectrogram_db
+from model_store.windows import conform_sampling, cut_windows
 
 
 def _pillow(plane: np.ndarray, size: tuple[int, int]) -> np.ndarray:

@@ -7,15 +7,9 @@ import numpy as np
 import pytest
 
 from model_store import InputSpec, InvalidImageError, LayoutMismatchError, StationSeries, UnsupportedSamplingError
-from model_store.spectrogram import (
-    conform_sampling,
-    cut_windows,
-    image_to_png,
-    png_to_image,
-    spectrogram_db,
-    window_count,
-    window_to_image,
-)
+from model_store.png import image_to_png, png_to_image
+from model_store.spectrogram import spectrogram_db, window_to_image
+from model_store.windows import conform_sampling, cut_windows, window_count
 
 SPEC = InputSpec()
 
