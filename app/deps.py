@@ -6,12 +6,12 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from .analyses import AnalysisCache
 from .errors import ServiceError
 from .metrics import Metrics
+from .runtime.analyses import AnalysisCache
 from .runtime.decoding import Decoder
+from .runtime.state import ModelState
 from .settings import Settings
-from .state import ModelState
 
 
 def get_settings(request: Request) -> Settings:

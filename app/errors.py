@@ -27,7 +27,10 @@ from model_store import (
 )
 
 from .request_id import HEADER, current_request_id
+from model_store.pipeline import RecordTooShortError, TooManyWindowsError
+
 from .runtime.decoding import DecodeUnavailable
+from .runtime.errors import Busy, ImageNotFound, ImagesGone, ModelNotServed, Refusal
 
 logger = logging.getLogger(__name__)
 
@@ -36,11 +39,21 @@ STATUS_BY_ERROR: tuple[tuple[type[Exception], int], ...] = (
     (UnknownFormatError, 415),
     (ReadError, 422),
     (UnsupportedSamplingError, 422),
+    (RecordTooShortError, 422),
+    (TooManyWindowsError, 422),
     (NotPngError, 415),
     (ImageTooLargeError, 413),
     (InvalidImageError, 422),
     (ModelNotFoundError, 404),
     (CheckpointError, 409),  # the model is stored but cannot be read
+)
+
+# The serving runtime's refusals (app.runtime.errors); Busy is a 503 with Retry-After.
+STATUS_BY_REFUSAL: tuple[tuple[type[Refusal], int], ...] = (
+    (ModelNotServed, 404),
+    (ImageNotFound, 404),
+    (ImagesGone, 410),
+    (Refusal, 400),
 )
 
 # What each status means, for the OpenAPI document (README's table says the same).
@@ -138,6 +151,13 @@ def install_error_handlers(app: FastAPI) -> None:
         if status == 409:
             logger.error("stored model cannot be read: %s", exc)
         return error_response(status, message)
+
+    @app.exception_handler(Refusal)
+    async def _refusal(_: Request, exc: Refusal) -> JSONResponse:
+        if isinstance(exc, Busy):
+            return error_response(503, exc.message, {"Retry-After": str(exc.retry_after)})
+        status = next(code for cls, code in STATUS_BY_REFUSAL if isinstance(exc, cls))
+        return error_response(status, exc.message)
 
     @app.exception_handler(DecodeUnavailable)
     async def _decode_unavailable(_: Request, exc: DecodeUnavailable) -> JSONResponse:

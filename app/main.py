@@ -17,20 +17,20 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.middleware.gzip import GZipMiddleware
 
 from . import __version__
-from .analyses import AnalysisCache
 from .errors import UnhandledErrorMiddleware, install_error_handlers
 from .limits import BodyLimitMiddleware
 from .log import configure_logging
-from .memory import limit_malloc_arenas
 from .metrics import Metrics, MetricsMiddleware
 from .openapi import install_openapi
 from .request_id import HEADER as REQUEST_ID_HEADER
 from .request_id import RequestIdMiddleware
 from .routers import analyze, health, images, metrics, models, predict
 from .routers.page import install_page
-from .runtime.decoding import Decoder, DecodePool, InProcessReader, UploadReader
+from .runtime.analyses import AnalysisCache
+from .runtime.decoding import DecodePool, Decoder, InProcessReader, UploadReader
+from .runtime.memory import limit_malloc_arenas
+from .runtime.state import ModelState, start_model, stop_model
 from .settings import Settings, get_settings
-from .state import ModelState, start_model, stop_model
 
 logger = logging.getLogger(__name__)
 

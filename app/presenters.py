@@ -5,14 +5,17 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
+import torch
 from fastapi.responses import Response
 from pydantic import BaseModel
 
 from model_store import Manifest
+from model_store.direction import DirectionFinder
+from model_store.inference.engine import ExplainRequest, Prediction
+from model_store.spectrogram import normalize
 
-from .engine import ExplainRequest, Prediction
 from .errors import ServiceError
-from .explain import b64, direction_evidence, overlay_png
+from .overlays import b64, overlay_png
 from .schemas import RESEARCH_NOTICE, Explanation, ModelRef, TaskOutput
 
 
@@ -41,18 +44,22 @@ def task_outputs(pred: Prediction, labels: dict[str, tuple[str, ...]]) -> dict[s
 
 
 def direction_evidence_png(image: np.ndarray, manifest: Manifest, bearing_deg: float | None) -> bytes | None:
-    """The direction-evidence overlay of a direction-aware model's bearing (None for other models)."""
+    """The direction-evidence overlay of a direction-aware model's bearing (None for other models): the
+    direction finder's own per-cell vectors projected on the bearing (:meth:`DirectionFinder.evidence`)."""
     physics = manifest.architecture.physics
     if physics is None or bearing_deg is None:
         return None
-    return overlay_png(image, direction_evidence(image, physics, bearing_deg))
+    x = torch.from_numpy(normalize(image, manifest.input_spec)[None])
+    with torch.inference_mode():
+        evidence = DirectionFinder(physics).evidence(x, torch.tensor([bearing_deg]))[0].numpy()
+    return overlay_png(image, evidence)
 
 
 def explanations(
     pred: Prediction, manifest: Manifest, image: np.ndarray, link: Callable[[str], str] | None = None
 ) -> dict[str, Explanation]:
     """Each head's Grad-CAM (and the bearing's direction evidence) with the overlays as base64 PNGs, or,
-    with ``link`` (image name -> URL, see :mod:`app.analyses`), as URLs of images rendered on request."""
+    with ``link`` (image name -> URL, see :mod:`app.runtime.analyses`), as URLs of images rendered on request."""
     assert pred.cams is not None
     labels = manifest.labels
     out = {}

@@ -19,9 +19,9 @@ import json
 
 import h11
 import uvicorn
+from starlette.types import Receive, Scope, Send
 from uvicorn.protocols.http import h11_impl
 from uvicorn.protocols.http.h11_impl import H11Protocol
-from starlette.types import Receive, Scope, Send
 
 from .main import create_app
 from .settings import Settings

@@ -10,8 +10,8 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from model_store import PACKAGED_STORE
-
-from .onnx_cache import default_cache_dir
+from model_store.inference import InferenceConfig
+from model_store.inference.onnx_cache import default_cache_dir
 
 ENV_PREFIX = "PRECURSOR_"
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
@@ -140,6 +140,12 @@ class Settings(BaseSettings):
     @property
     def onnx_cache_path(self) -> Path:
         return self.onnx_cache_dir or default_cache_dir()
+
+    def inference_config(self, intra_op_affinities: str | None = None) -> InferenceConfig:
+        """How the models run (:mod:`model_store.inference`), from these settings."""
+        return InferenceConfig(path=self.inference_path, threads=self.torch_threads, spin_wait=self.onnx_spin_wait,
+                               spin_us=self.onnx_spin_us, channels_last=self.channels_last,
+                               onnx_cache_dir=self.onnx_cache_path, intra_op_affinities=intra_op_affinities)
 
 
 @lru_cache(maxsize=1)

@@ -38,12 +38,20 @@ import httpx
 import numpy as np
 import torch
 
-from app.backends import select_backend
 from app.settings import Settings
-from model_store import PACKAGED_STORE, InputSpec, LoadedModel, ModelRegistry, ModelStoreError, create_model, read_series
+from model_store import (
+    PACKAGED_STORE,
+    InputSpec,
+    LoadedModel,
+    ModelRegistry,
+    ModelStoreError,
+    create_model,
+    read_series,
+)
+from model_store.inference.backends import select_backend
 from model_store.png import image_to_png
-from model_store.spectrogram import normalize, quantize, window_to_image
-from model_store.windows import conform_sampling, cut_windows
+from model_store.pipeline import plan_record, window_image
+from model_store.spectrogram import normalize
 
 from .inprocess import backends, forward_times, grad_cam_cost, median_time
 from .load import closed_loop, sequential
@@ -107,8 +115,8 @@ def readers() -> dict[str, object]:
 # ---------------------------------------------------------------------------- in process
 def _model_png(loaded: LoadedModel) -> bytes:
     spec = loaded.input_spec
-    window = cut_windows(conform_sampling(read_series(LUT), spec), spec)[0]
-    return image_to_png(quantize(window_to_image(window.data, spec)), spec)
+    window = next(plan_record(read_series(LUT), spec).windows)
+    return image_to_png(window_image(window, spec), spec)
 
 
 ANALYZE_REQUESTS = 21  # per day and path, and repeats of each reference step: medians (5 moved by 10-25%)
@@ -119,10 +127,11 @@ def analyze_reference(loaded: LoadedModel, data: bytes, forward) -> dict[str, fl
     beside them, making its spectrograms."""
     spec = loaded.input_spec
     read_s = median_time(lambda: read_series(data), ANALYZE_REQUESTS, warmup=1)
-    series = conform_sampling(read_series(data), spec)
+    series = read_series(data)
 
-    def spectrograms():
-        return [quantize(window_to_image(w.data, spec)) for w in cut_windows(series, spec) if w.data is not None]
+    def spectrograms():  # the pipeline's windows and images (model_store.pipeline), without predicting
+        plan = plan_record(series, spec)
+        return [image for w in plan.windows if (image := window_image(w, spec)) is not None]
 
     images = spectrograms()
     x = torch.from_numpy(np.stack([normalize(img, spec) for img in images]))
@@ -274,6 +283,7 @@ def ratios(results: dict, default_ref: str) -> tuple[dict, dict]:
 def run(args: argparse.Namespace) -> dict:
     torch.set_num_threads(2)
     settings = Settings()
+    config = settings.inference_config()
     store, store_note = _store()
     registry = ModelRegistry(store)
     default_ref = registry.manifest().ref
@@ -290,8 +300,8 @@ def run(args: argparse.Namespace) -> dict:
     logger.info("in-process forward passes of %s", ", ".join(refs))
     inproc = {}
     for ref, loaded in models.items():
-        backend, path = select_backend(loaded, settings, None)  # the path the service would choose ...
-        forward = forward_times(loaded, settings)
+        backend, path = select_backend(loaded, config)  # the path the service would choose ...
+        forward = forward_times(loaded, config)
         threads = torch.get_num_threads()
         torch.set_num_threads(1 if path.path == "onnxruntime" else settings.torch_threads)  # ... with its torch threads
         inproc[ref] = {"forward": forward, "grad_cam": {**grad_cam_cost(loaded, backend), "path": path.path,
@@ -304,7 +314,7 @@ def run(args: argparse.Namespace) -> dict:
 
     days = {"frg604rc": raw, "iaga2002": to_iaga2002(read_series(raw))}
     default = models[default_ref]
-    fastest = min(backends(default, settings).items(), key=lambda kv: inproc[default_ref]["forward"][kv[0]]["batch1_ms"])
+    fastest = min(backends(default, config).items(), key=lambda kv: inproc[default_ref]["forward"][kv[0]]["batch1_ms"])
     results["analyze_reference"] = {
         name: {**analyze_reference(default, data, fastest[1].forward), "forward_path": fastest[0]}
         for name, data in days.items()

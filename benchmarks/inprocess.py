@@ -1,7 +1,7 @@
 """In-process references: the bare forward pass of a model on each path, and Grad-CAM's cost against it.
 
-The paths are built as the service builds them (:mod:`app.backends`): eager fp32, eager channels-last,
-and ONNX Runtime with the service's session options, so a served figure can be set against the fastest
+The paths are built as the service builds them (:mod:`model_store.inference.backends`): eager fp32, eager
+channels-last, and ONNX Runtime with the service's session options, so a served figure can be set against the fastest
 forward of the same model on the same machine.
 """
 
@@ -16,11 +16,11 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
-from app.backends import Backend, EagerBackend, onnx_backend, probe
-from app.engine import ExplainRequest, InferenceEngine
-from app.onnx_cache import OnnxCache
-from app.settings import Settings
 from model_store import LoadedModel
+from model_store.inference import InferenceConfig
+from model_store.inference.backends import Backend, EagerBackend, onnx_backend, probe
+from model_store.inference.engine import ExplainRequest, InferenceEngine
+from model_store.inference.onnx_cache import OnnxCache
 
 logger = logging.getLogger(__name__)
 
@@ -36,7 +36,7 @@ def median_time(fn: Callable[[], object], repeats: int, warmup: int = 3) -> floa
     return statistics.median(times)
 
 
-def backends(loaded: LoadedModel, settings: Settings) -> dict[str, Backend]:
+def backends(loaded: LoadedModel, config: InferenceConfig) -> dict[str, Backend]:
     """Every path the service can run ``loaded`` on here (ONNX Runtime only if the extra is installed)."""
     model = loaded.model.eval()
     for p in model.parameters():
@@ -45,7 +45,7 @@ def backends(loaded: LoadedModel, settings: Settings) -> dict[str, Backend]:
         "eager": EagerBackend(model, channels_last=False),
         "eager_channels_last": EagerBackend(copy.deepcopy(model), channels_last=True),
     }
-    fast = onnx_backend(loaded, settings, OnnxCache(settings.onnx_cache_path), probe(loaded))
+    fast = onnx_backend(loaded, config, OnnxCache(config.cache_dir), probe(loaded))
     if isinstance(fast, str):
         logger.warning("no ONNX Runtime figures for %s: %s", loaded.manifest.ref, fast)
     else:
@@ -59,11 +59,11 @@ def _inputs(loaded: LoadedModel, n: int) -> torch.Tensor:
     return torch.from_numpy(rng.random((n, spec.in_chans, *spec.image_size), dtype=np.float32) * 2 - 1)
 
 
-def forward_times(loaded: LoadedModel, settings: Settings, batch: int = 16) -> dict[str, dict[str, float]]:
+def forward_times(loaded: LoadedModel, config: InferenceConfig, batch: int = 16) -> dict[str, dict[str, float]]:
     """Per path: median seconds of a batch-1 forward, and images per second at ``batch``."""
     x1, xb = _inputs(loaded, 1), _inputs(loaded, batch)
     out = {}
-    for name, backend in backends(loaded, settings).items():
+    for name, backend in backends(loaded, config).items():
         b1 = median_time(lambda: backend.forward(x1), 50)
         bb = median_time(lambda: backend.forward(xb), 10)
         out[name] = {"batch1_ms": 1000 * b1, f"batch{batch}_images_per_s": batch / bb}

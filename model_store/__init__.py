@@ -48,16 +48,32 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerly
-    from .checkpoint import LoadedModel, Manifest, load_checkpoint, read_manifest, save_checkpoint
+    from .checkpoint import (
+        LoadedModel,
+        Manifest,
+        load_checkpoint,
+        read_manifest,
+        save_checkpoint,
+    )
     from .errors import (
-        CheckpointError, CorruptFileError, ImageTooLargeError, InvalidImageError, LayoutMismatchError,
-        MissingExtraError, ModelNotFoundError, ModelStoreError, NotPngError, ReadError, UnknownFormatError,
-        UnsupportedComponentsError, UnsupportedSamplingError,
+        CheckpointError,
+        CorruptFileError,
+        ImageTooLargeError,
+        InvalidImageError,
+        LayoutMismatchError,
+        MissingExtraError,
+        ModelNotFoundError,
+        ModelStoreError,
+        NotPngError,
+        ReadError,
+        UnknownFormatError,
+        UnsupportedComponentsError,
+        UnsupportedSamplingError,
     )
     from .formats import read_series, supported_formats
+    from .input_spec import InputSpec
     from .labels import AZIMUTH_CLASSES, MAGNITUDE_CLASSES, NORMAL, TASKS
     from .model import ModelConfig, PrecursorNet, create_model
     from .outputs import Calibration
     from .registry import ModelRegistry
     from .series import StationSeries
-    from .input_spec import InputSpec

@@ -25,9 +25,9 @@ from safetensors.torch import save as save_safetensors
 
 from .direction import physics_config
 from .errors import CheckpointError
+from .input_spec import InputSpec
 from .model import ModelConfig, PrecursorNet
 from .outputs import Calibration
-from .input_spec import InputSpec
 
 # 2: factorised heads (detection, magnitude and azimuth given an event), calibration, representations
 FORMAT_VERSION = 2

@@ -72,19 +72,37 @@ class DirectionFinder(nn.Module):
         self.register_buffer("mean", torch.tensor(config.mean, dtype=torch.float32)[None, :, None, None], persistent=False)
         self.register_buffer("std", torch.tensor(config.std, dtype=torch.float32)[None, :, None, None], persistent=False)
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def cell_vectors(self, x: torch.Tensor) -> torch.Tensor:
+        """Each cell's cross-spectral vector (B, 2, rows, W) over the direction band's rows: (north, east) =
+        (Re<Z H*>, Re<Z D*>) in nT^2/Hz, from the normalised input. The bearing is their sum's direction
+        (:meth:`forward`) and the evidence map their projection on it (:meth:`evidence`): one decoding."""
         r0, r1 = self.config.band_rows
         img = (x[:, :, r0:r1].float() * self.std + self.mean).clamp(0.0, 1.0)
         span = self.config.db_max - self.config.db_min
         power = torch.pow(10.0, (self.config.db_min + img[:, :3] * span) / 10.0)  # nT^2/Hz
         weight = torch.sqrt(power[:, _P_Z] * (power[:, _P_H] + power[:, _P_D]))
         c, s = 2.0 * img[:, _ZH] - 1.0, 2.0 * img[:, _ZD] - 1.0
-        vector = torch.stack([(weight * c).sum(dim=(1, 2)), (weight * s).sum(dim=(1, 2))], dim=1)
+        return torch.stack([weight * c, weight * s], dim=1)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        cells = self.cell_vectors(x)
+        vector = cells.sum(dim=(2, 3))
         length = vector.norm(dim=1)
-        cells = weight.shape[1] * weight.shape[2]
-        magnitude = (weight * torch.sqrt(c * c + s * s)).sum(dim=(1, 2))
-        features = torch.stack([torch.log10(length / cells + 1e-12), length / (magnitude + 1e-12)], dim=1)
+        n_cells = cells.shape[2] * cells.shape[3]
+        magnitude = cells.norm(dim=1).sum(dim=(1, 2))
+        features = torch.stack([torch.log10(length / n_cells + 1e-12), length / (magnitude + 1e-12)], dim=1)
         return vector, features
+
+    def evidence(self, x: torch.Tensor, bearing_deg: torch.Tensor) -> torch.Tensor:
+        """Where a bearing comes from: each cell's vector projected on ``bearing_deg`` (B,), negative parts
+        dropped, zero outside the direction band; (B, H, W) in nT^2/Hz, the input's size."""
+        theta = torch.deg2rad(bearing_deg.to(torch.float32))
+        cells = self.cell_vectors(x)
+        along = cells[:, 0] * torch.cos(theta)[:, None, None] + cells[:, 1] * torch.sin(theta)[:, None, None]
+        out = torch.zeros(x.shape[0], x.shape[2], x.shape[3])
+        r0, r1 = self.config.band_rows
+        out[:, r0:r1] = torch.relu(along)
+        return out
 
 
 __all__ = ["DirectionFinder", "PhysicsConfig", "physics_config", "row_frequencies",

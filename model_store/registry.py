@@ -16,9 +16,9 @@ from typing import Any
 from .checkpoint import MANIFEST_FILE, LoadedModel, Manifest, load_checkpoint, read_manifest, save_checkpoint
 from .errors import CheckpointError, ModelNotFoundError
 from .fileio import atomic_write_text
+from .input_spec import InputSpec
 from .model import PrecursorNet
 from .outputs import Calibration
-from .input_spec import InputSpec
 
 logger = logging.getLogger(__name__)
 

@@ -36,7 +36,9 @@ def conform_sampling(series: StationSeries, spec: InputSpec) -> StationSeries:
     up, down = ratio.denominator, ratio.numerator
     missing = series.missing_mask()
     channels = []
-    from scipy.signal import resample_poly  # imported only to resample: it holds ~60 MB of a serving process
+    from scipy.signal import (
+        resample_poly,  # imported only to resample: it holds ~60 MB of a serving process
+    )
 
     for x in series.stacked():
         y = resample_poly(_interpolate_gaps(x), up, down)

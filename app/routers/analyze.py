@@ -1,24 +1,26 @@
 """POST /analyze: raw station data in, a timeline of per-window predictions out.
 
-The windows and spectrograms are built with the served model's InputSpec, exactly as training built
-them, and predicted on the 8-bit image a PNG would hold, so a returned spectrogram PNG posted to
-/predict gives the same probabilities.
+The record goes through the one window pipeline (:mod:`model_store.pipeline`): read (by a decode worker),
+conformed to the served model's InputSpec, cut into windows, made into spectrograms and predicted on the
+8-bit image a PNG would hold (so a returned spectrogram PNG posted to /predict gives the same answer), a
+chunk of ``max_batch_size`` windows at a time, the next chunk's spectrograms made while the current one is
+predicted. The pipeline runs in a worker thread; its chunks are made in the decoding threads (at most
+``max_parallel_decodes`` at once, all requests together) and predicted by the shared batcher.
 
-Cost is bounded by the limits: the hop is rounded to whole samples and must be at least ``MIN_HOP_S``,
-the window count is computed from that rounded hop before anything is cut, and windows are cut, turned
-into spectrograms, predicted and turned into results a chunk at a time (``max_batch_size`` windows), so
-one request holds at most two chunks of window data and images at once (the next chunk's spectrograms are
-made while the current chunk is predicted), not the whole record's.
+Cost is bounded by the limits: the hop is rounded to whole samples and must be at least ``MIN_HOP_S``; the
+window count is computed from that rounded hop before anything is cut; a request holds at most two chunks of
+window data and images at once.
 """
 
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable
+from concurrent.futures import Future
 from typing import Annotated
 
 import numpy as np
@@ -27,18 +29,18 @@ from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from model_store import InputSpec, StationSeries, supported_formats
+from model_store.inference import ExplainRequest, Prediction
+from model_store.pipeline import Chunk, RecordPlan, WindowOutcome, plan_record, run_plan
 from model_store.png import image_to_png
-from model_store.spectrogram import normalize, quantize, window_to_image
-from model_store.windows import Window, conform_sampling, iter_windows, window_count, window_step
 from model_store.stations import get_station
+from model_store.windows import window_step
 
-from ..analyses import KeptAnalysis, KeptWindow, image_url
 from ..deps import AnalysesDep, DecoderDep, MetricsDep, ReadyModelDep, SettingsDep
-from ..engine import Prediction
 from ..errors import ServiceError, error_responses
-from ..explain import b64
 from ..metrics import Metrics
+from ..overlays import b64
 from ..presenters import explain_request, explanations, json_response, model_ref, task_outputs
+from ..runtime.analyses import KeptAnalysis, KeptWindow, image_url
 from ..runtime.decoding import UploadReader, upload_name
 from ..schemas import AnalyzeResponse, AnalyzeSummary, StationInfo, WindowResult
 from ..security import guarded
@@ -49,20 +51,8 @@ router = APIRouter(tags=["analyze"])
 MIN_HOP_S = 600.0  # 10 minutes: the smallest hop_hours accepted (after rounding to whole samples)
 
 
-@dataclass
-class _Plan:
-    series: StationSeries  # at the spec's sampling
-    resampled: bool
-    hop_s: float  # the hop actually used: hop_hours rounded to whole samples
-    n_windows: int
-    windows: Iterator[Window]  # cut lazily, a chunk at a time
-
-
-@dataclass
-class _Chunk:
-    windows: list[Window]
-    images: list[np.ndarray | None]  # quantised image in [0, 1], None for a skipped window
-    inputs: list[np.ndarray]  # model inputs of the windows with an image, in order
+class _Cancelled(Exception):
+    """The request ended (an error, a refusal or the client going away): its pipeline stops."""
 
 
 def _format(name: str | None) -> str | None:
@@ -91,46 +81,12 @@ def _hop_s(hop_hours: float | None, spec: InputSpec) -> float:
 def _read_and_plan(
     reader: UploadReader, data: bytes, filename: str | None, fmt: str | None, spec: InputSpec, hop_s: float,
     max_windows: int, metrics: Metrics,
-) -> tuple[StationSeries, _Plan]:
-    """The upload read (by the decode workers, see :mod:`app.runtime.decoding`) and its windows planned, in one
+) -> tuple[StationSeries, RecordPlan]:
+    """The upload read (by a decode worker, :mod:`app.runtime.decoding`) and its windows counted, in one
     worker-thread hop."""
     with metrics.timed("decode"):
         series = reader.read_series(data, upload_name(filename), fmt)
-    return series, _plan(series, spec, hop_s, max_windows)
-
-
-def _plan(series: StationSeries, spec: InputSpec, hop_s: float, max_windows: int) -> _Plan:
-    conformed = conform_sampling(series, spec)
-    span_s = conformed.n_samples * spec.sample_interval_s
-    if span_s < spec.window_s:
-        raise ServiceError(
-            422,
-            f"the record covers {span_s / 3600:.2f} h; the model needs windows of {spec.window_s / 3600:g} h",
-        )
-    n_windows = window_count(conformed.n_samples, spec, hop_s)
-    if n_windows > max_windows:
-        raise ServiceError(
-            422, f"{n_windows} windows at a {hop_s / 3600:g} h hop exceed the limit of {max_windows}; "
-            "use a larger hop_hours or a shorter file",
-        )
-    return _Plan(conformed, conformed is not series, hop_s, n_windows, iter_windows(conformed, spec, hop_s))
-
-
-def _next_chunk(windows: Iterator[Window], size: int, spec: InputSpec, metrics: Metrics) -> _Chunk:
-    """Up to ``size`` more windows with their images and model inputs (one worker thread)."""
-    t0 = time.perf_counter()
-    chunk = _Chunk([], [], [])
-    for w in windows:
-        image = None if w.data is None else quantize(window_to_image(w.data, spec))
-        w.data = None  # the raw samples are not needed once the image is made
-        chunk.windows.append(w)
-        chunk.images.append(image)
-        if image is not None:
-            chunk.inputs.append(normalize(image, spec))
-        if len(chunk.windows) == size:
-            break
-    metrics.observe_stage("preprocess", time.perf_counter() - t0)
-    return chunk
+    return series, plan_record(series, spec, hop_s, max_windows)
 
 
 def _station_info(series: StationSeries, override: str | None) -> StationInfo:
@@ -184,62 +140,58 @@ async def analyze(
     hop_s = _hop_s(hop_hours, spec)
     fmt = _format(format)
     request = explain_request(labels) if explain else None
-    series, plan = await decoder.run(_read_and_plan, decoder.reader, await file.read(), file.filename, fmt, spec, hop_s,
-                                     settings.max_analyze_windows, metrics)
-
+    series, plan = await decoder.run(_read_and_plan, decoder.reader, await file.read(), file.filename, fmt, spec,
+                                     hop_s, settings.max_analyze_windows, metrics)
     kept: dict[int, KeptWindow | str] = {}  # with image_links: what the image route needs later
+    loop = asyncio.get_running_loop()
+    ended = threading.Event()
 
-    def results(chunk: _Chunk, start: int, preds: list[Prediction]) -> list[WindowResult]:
-        out, predicted = [], iter(preds)
-        for k, (w, image) in enumerate(zip(chunk.windows, chunk.images)):
-            index = start + k
-            r = WindowResult(
-                index=index, start=w.start, end=w.end, valid_fraction=round(w.valid_fraction, 6),
-                longest_gap_s=w.longest_gap_s, skipped_reason=w.skipped_reason,
-            )
-            if image is not None:
-                pred = next(predicted)
-                r.outputs = task_outputs(pred, labels)
-                r.precursor_probability = pred.precursor_probability
-                r.alarm = pred.alarm
-                link = (lambda name, i=index: image_url(analysis_id, i, name)) if image_links else None
-                if link:
-                    r.spectrogram_url = link("spectrogram")
-                    kept[index] = _kept_window(image, pred)
-                elif include_spectrograms:
-                    r.spectrogram_png_base64 = b64(image_to_png(image, spec))
-                if explain:
-                    r.explanation = explanations(pred, loaded.manifest, image, link)
-            elif image_links:
-                kept[index] = w.skipped_reason or "not analysed"
-            out.append(r)
-        return out
+    def present(o: WindowOutcome) -> WindowResult:
+        w = o.window
+        r = WindowResult(index=o.index, start=w.start, end=w.end, valid_fraction=round(w.valid_fraction, 6),
+                         longest_gap_s=w.longest_gap_s, skipped_reason=w.skipped_reason)
+        if o.prediction is None:
+            if image_links:
+                kept[o.index] = w.skipped_reason or "not analysed"
+            return r
+        pred, image = o.prediction, o.image
+        r.outputs = task_outputs(pred, labels)
+        r.precursor_probability = pred.precursor_probability
+        r.alarm = pred.alarm
+        link = (lambda name, i=o.index: image_url(analysis_id, i, name)) if image_links else None
+        if link:
+            r.spectrogram_url = link("spectrogram")
+            kept[o.index] = _kept_window(image, pred)
+        elif include_spectrograms:
+            r.spectrogram_png_base64 = b64(image_to_png(image, spec))
+        if explain:
+            r.explanation = explanations(pred, loaded.manifest, image, link)
+        return r
 
-    def next_chunk() -> asyncio.Future[_Chunk]:
+    def predict(inputs: list[np.ndarray], requests: list[ExplainRequest | None]) -> list[Prediction]:
+        if ended.is_set():
+            raise _Cancelled()
+        return asyncio.run_coroutine_threadsafe(served.batcher.submit(inputs, requests, deadline), loop).result()
+
+    def submit(make: Callable[[], Chunk]) -> Future[Chunk]:
+        if ended.is_set():
+            raise _Cancelled()
         if deadline.expired():  # do not make spectrograms that an inference thread would drop
             raise state.admission.expired(deadline)
-        return asyncio.ensure_future(decoder.run(_next_chunk, plan.windows, settings.max_batch_size, spec, metrics))
+        return asyncio.run_coroutine_threadsafe(decoder.run(_timed, make, metrics), loop)
 
-    windows: list[WindowResult] = []
+    def timeline(release: Callable[[int], None]) -> list[WindowResult]:
+        results: list[WindowResult] = []
+        for chunk in run_plan(plan, spec, predict, chunk_size=settings.max_batch_size, explain=request, submit=submit):
+            results += [present(o) for o in chunk]
+            loop.call_soon_threadsafe(release, len(chunk))
+        return results
+
     with state.admission.admit(plan.n_windows) as ticket:
-        making: asyncio.Future[_Chunk] | None = next_chunk()
         try:
-            while making is not None:
-                chunk = await making
-                if not chunk.windows:
-                    break
-                # the next chunk's spectrograms are made while this one is predicted
-                making = next_chunk() if len(windows) + len(chunk.windows) < plan.n_windows else None
-                preds = await served.batcher.submit(chunk.inputs, [request] * len(chunk.inputs), deadline)
-                # PNG encodes (spectrograms, overlays) and kept images go to a worker thread; plain results are
-                # cheaper to build here than a thread hop
-                images_out = include_spectrograms or explain or image_links
-                windows += await run_in_threadpool(results, chunk, len(windows), preds) if images_out \
-                    else results(chunk, len(windows), preds)
-                ticket.release(len(chunk.windows))
+            windows = await run_in_threadpool(timeline, ticket.release)
         finally:
-            if making is not None and not making.done():  # an error or a refusal ended the loop early
-                making.cancel()
+            ended.set()
     if image_links:
         analyses.put(analysis_id, KeptAnalysis(loaded.manifest, kept))
 
@@ -272,6 +224,13 @@ async def analyze(
         images_kept=analyses.describe() if image_links else None,
     )
     return await run_in_threadpool(json_response, body)
+
+
+def _timed(make: Callable[[], Chunk], metrics: Metrics) -> Chunk:
+    t0 = time.perf_counter()
+    chunk = make()
+    metrics.observe_stage("preprocess", time.perf_counter() - t0)
+    return chunk
 
 
 def _kept_window(image: np.ndarray, pred: Prediction) -> KeptWindow:

@@ -1,4 +1,4 @@
-"""GET the images of an analysis made with ``image_links=true`` (see :mod:`app.analyses`)."""
+"""GET the images of an analysis made with ``image_links=true`` (see :mod:`app.runtime.analyses`)."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from fastapi import APIRouter, Path
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
-from ..analyses import IMAGES
 from ..deps import AnalysesDep
 from ..errors import error_responses
+from ..runtime.analyses import IMAGES
 from ..security import guarded
 from ..validators import PlainIndex
 

@@ -7,8 +7,8 @@ from fastapi import APIRouter
 from model_store import Manifest, ModelRegistry
 
 from ..deps import ModelStateDep, SettingsDep
-from ..state import ModelState
 from ..errors import error_responses, public_message
+from ..runtime.state import ModelState
 from ..schemas import ModelDetail, ModelSummary
 
 router = APIRouter(prefix="/v2/models", tags=["models"])

@@ -28,9 +28,9 @@ from ..errors import error_responses
 from ..metrics import Metrics
 from ..presenters import explain_request, explanations, json_response, model_ref, task_outputs
 from ..runtime.decoding import UploadReader, upload_name
+from ..runtime.state import ModelState, ServedModel
 from ..schemas import InputInfo, PredictResponse
 from ..security import guarded
-from ..state import ModelState, ServedModel
 
 router = APIRouter(tags=["predict"])
 

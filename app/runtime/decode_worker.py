@@ -64,7 +64,7 @@ def handle(header: dict[str, Any], body: bytearray, specs: dict[str, InputSpec])
 
 
 def serve(requests: BinaryIO, answers: BinaryIO) -> None:
-    from app.memory import trim_heap
+    from app.runtime.memory import trim_heap
 
     specs: dict[str, InputSpec] = {}
     write_frame(answers, {"ok": True, "hello": os.getpid()})

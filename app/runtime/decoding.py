@@ -31,12 +31,13 @@ from typing import Any, Protocol, TypeVar
 
 import anyio
 import anyio.to_thread
+
 import model_store.errors as store_errors
 from model_store.errors import CorruptFileError, ModelStoreError
 from model_store.formats import read_series
-from model_store.series import StationSeries
 from model_store.input_spec import InputSpec
 from model_store.png import ChosenInput, DecodedImage, decode_png_for
+from model_store.series import StationSeries
 
 from .frames import ChannelClosed, read_frame, series_from_parts, unpack, write_frame
 

@@ -1,7 +1,10 @@
 import base64
 import gzip
+import io
 
+import numpy as np
 import pytest
+from PIL import Image
 
 from model_store.formats import frg604rc
 
@@ -99,16 +102,16 @@ def test_the_next_chunk_is_made_while_the_current_one_is_predicted(store, lut_by
     that would never happen, and the wait would time out."""
     import asyncio
 
-    from app.routers import analyze
+    from model_store import pipeline
 
     started = []  # one entry per chunk, added when making it starts (in a decoder thread)
-    make = analyze._next_chunk
+    make = pipeline.make_chunk
 
     def next_chunk(*args):
         started.append(True)
         return make(*args)
 
-    monkeypatch.setattr(analyze, "_next_chunk", next_chunk)
+    monkeypatch.setattr(pipeline, "make_chunk", next_chunk)
     waited = []
     with make_client(model_store=store, max_batch_size=2, batch_size_autotune=False) as c:
         wait_ready(c)
@@ -210,3 +213,23 @@ def test_station_formats_of_observatories(client, store, data_dir, monkeypatch, 
         assert wait_ready(c)["status"] == "ready"
         r = c.post("/analyze", files=_upload((data_dir / "bou20200827_4days_vmin.cdf").read_bytes(), "bou.cdf"))
     assert r.status_code == 415 and "pip install '.[cdf]'" in r.json()["error"]
+
+
+def test_the_pipeline_without_the_service_gives_the_windows_analyze_gives(client, store, lut_bytes):
+    from model_store import read_series
+    from model_store.inference import InferenceConfig, load_engine
+    from model_store.pipeline import analyze_series
+
+    engine, _ = load_engine(store, CROSS_MODEL, InferenceConfig(path="eager"))
+    outcomes = analyze_series(read_series(lut_bytes), engine.loaded.input_spec, engine.predict, hop_s=3 * 3600)
+    body = client.post("/analyze", files=_upload(lut_bytes), data={
+        "hop_hours": "3", "model": CROSS_MODEL, "include_spectrograms": "true"}).json()
+    assert len(outcomes) == len(body["windows"]) == 7
+    for o, w in zip(outcomes, body["windows"]):
+        assert (w["index"], w["start"], w["end"]) == (o.index, o.window.start.isoformat().replace("+00:00", "Z"),
+                                                      o.window.end.isoformat().replace("+00:00", "Z"))
+        assert w["valid_fraction"] == round(o.window.valid_fraction, 6)
+        png = np.asarray(Image.open(io.BytesIO(base64.b64decode(w["spectrogram_png_base64"]))), dtype=np.float64)
+        assert np.array_equal(png[:, :64], np.rint(np.moveaxis(o.image[:3], 0, -1) * 255))
+        assert w["precursor_probability"] == pytest.approx(o.prediction.precursor_probability, abs=1e-5)
+        assert w["outputs"]["azimuth"]["bearing_deg"] == pytest.approx(o.prediction.bearing_deg, abs=0.01)

@@ -9,10 +9,10 @@ import threading
 import numpy as np
 import pytest
 
-from app.admission import Admission
-from app.batching import Batcher, InferenceThreads
-from app.engine import InferenceEngine
+from app.runtime.admission import Admission
+from app.runtime.batching import Batcher, InferenceThreads
 from model_store import ModelRegistry
+from model_store.inference.engine import InferenceEngine
 from model_store.spectrogram import normalize
 
 from .conftest import CROSS_MODEL

@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from app.runtime.decoding import Decoder, DecodePool
+from app.runtime.decoding import DecodePool, Decoder
 from model_store.errors import ReadError
 from model_store.series import StationSeries
 from tests.mutants import DATA, SAMPLES, mutants

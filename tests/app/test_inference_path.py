@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from app.onnx_cache import OnnxCache, cache_key
+from model_store.inference.onnx_cache import OnnxCache, cache_key
 
 from .conftest import CROSS_MODEL, MODEL, make_client, png_file, wait_ready
 
@@ -144,13 +144,13 @@ def test_a_cache_directory_others_may_write_to_is_not_used(tmp_path):
 def test_onnx_runtime_threads_spin_as_the_settings_say(store, spin_wait, spin_us, expected):
     """The spin settings reach the runtime: 50 us by default (see README "Inference paths"), ONNX Runtime's own
     count with -1, none when spinning is off."""
-    from app.backends import _graph, _session, probe
     from app.settings import Settings
     from model_store import ModelRegistry
+    from model_store.inference.backends import _graph, _session, probe
 
     loaded = ModelRegistry(store).load(MODEL)
     settings = Settings(onnx_spin_wait=spin_wait, onnx_spin_us=spin_us)
-    options = _session(_graph(loaded, probe(loaded), OnnxCache(settings.onnx_cache_path)), settings).get_session_options()
+    options = _session(_graph(loaded, probe(loaded), OnnxCache(settings.onnx_cache_path)), settings.inference_config()).get_session_options()
 
     def entry(key: str) -> str | None:
         try:
@@ -163,25 +163,26 @@ def test_onnx_runtime_threads_spin_as_the_settings_say(store, spin_wait, spin_us
 
 
 def test_a_second_start_reads_the_exported_graph_from_the_cache(store, tmp_path, monkeypatch):
-    from app import backends
+    from model_store.inference import backends
     from app.settings import Settings
     from model_store import ModelRegistry, onnx_export
 
     settings = Settings(onnx_cache_dir=tmp_path / "cache")
     cache = OnnxCache(settings.onnx_cache_path)
-    _, first = backends.select_backend(ModelRegistry(store).load(MODEL), settings, cache)
+    _, first = backends.select_backend(ModelRegistry(store).load(MODEL), settings.inference_config(), cache)
     assert first.path == "onnxruntime" and len(list((tmp_path / "cache").glob("*.onnx"))) == 1
 
     def no_export(*args, **kwargs):
         raise AssertionError("exported again although the cache holds the graph")
 
     monkeypatch.setattr(onnx_export, "export_graph", no_export)
-    _, second = backends.select_backend(ModelRegistry(store).load(MODEL), settings, OnnxCache(settings.onnx_cache_path))
+    _, second = backends.select_backend(ModelRegistry(store).load(MODEL), settings.inference_config(),
+                                            OnnxCache(settings.onnx_cache_path))
     assert second.path == "onnxruntime"
 
 
 def test_a_model_whose_export_fails_or_whose_check_fails_serves_eager_and_says_why(store, tmp_path, monkeypatch):
-    from app import backends
+    from model_store.inference import backends
     from app.settings import Settings
     from model_store import ModelRegistry, onnx_export
 
@@ -192,16 +193,18 @@ def test_a_model_whose_export_fails_or_whose_check_fails_serves_eager_and_says_w
 
     with monkeypatch.context() as m:
         m.setattr(onnx_export, "export_graph", broken_export)
-        _, path = backends.select_backend(ModelRegistry(store).load(MODEL), settings, OnnxCache(settings.onnx_cache_path))
+        _, path = backends.select_backend(ModelRegistry(store).load(MODEL), settings.inference_config(),
+                                            OnnxCache(settings.onnx_cache_path))
     assert path.path == "eager" and "export or runtime failed (RuntimeError)" in path.reason
 
     monkeypatch.setattr(backends, "VERIFY_TOLERANCE", -1.0)  # no difference passes: the check fails
-    _, path = backends.select_backend(ModelRegistry(store).load(MODEL), settings, OnnxCache(settings.onnx_cache_path))
+    _, path = backends.select_backend(ModelRegistry(store).load(MODEL), settings.inference_config(),
+                                            OnnxCache(settings.onnx_cache_path))
     assert path.path == "eager" and "differed from eager fp32" in path.reason
 
 
 def test_thread_placement_pins_only_where_the_service_owns_the_cores():
-    from app.affinity import plan_placement
+    from app.runtime.affinity import plan_placement
 
     placement, why = plan_placement("auto", 2, [0, 1])  # a 2-core machine: callers and the runtime's worker apart
     assert (placement.callers, placement.workers, placement.runtime_affinities()) == (0, (1,), "2")
@@ -268,7 +271,7 @@ def test_a_batch_running_beside_another_may_use_every_cpu():
     slower under load (README "Inference paths")."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from app.affinity import CallerPlacement, plan_placement
+    from app.runtime.affinity import CallerPlacement, plan_placement
 
     cpus = sorted(os.sched_getaffinity(0))
     placement = CallerPlacement(plan_placement("on", 2, cpus)[0])

@@ -127,7 +127,7 @@ def test_decoding_runs_at_most_the_configured_number_at_once():
 def test_batch_size_is_measured_at_load_and_reported(client, store):
     """Each served model batches at most the size that predicted the most images/s at load (of 1, 2, 4, ...
     up to PRECURSOR_MAX_BATCH_SIZE); switched off, the setting is the size."""
-    from app.batching import batch_candidates
+    from app.runtime.batching import batch_candidates
 
     info = client.get("/v2/models/tiny").json()["inference"]
     rates = {int(k): v for k, v in info["batch_images_per_s"].items()}
@@ -141,7 +141,7 @@ def test_batch_size_is_measured_at_load_and_reported(client, store):
 
 
 def test_the_batch_size_chosen_is_the_smallest_within_three_percent_of_the_fastest():
-    from app.batching import batch_candidates, choose_batch_size
+    from app.runtime.batching import batch_candidates, choose_batch_size
 
     assert batch_candidates(1) == [1] and batch_candidates(12) == [1, 2, 4, 8, 12]
     assert choose_batch_size({1: 50.0, 2: 66.0, 4: 78.0, 8: 64.0, 16: 60.0}) == 4  # 224x224 on 2 cores

@@ -101,10 +101,11 @@ def test_layouts_do_not_mix():
 
 
 def test_a_png_text_chunk_that_is_not_ours_names_no_fingerprint():
+    import io
+
     from PIL import Image, PngImagePlugin
 
     from model_store.png import read_png
-    import io
 
     for text in ("[" * 100_000, '{"fingerprint": "' + "x" * 10_000 + '"}', "not json"):
         info = PngImagePlugin.PngInfo()

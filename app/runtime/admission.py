@@ -15,28 +15,24 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .errors import ServiceError
+from .errors import Busy
 
 MAX_RETRY_AFTER_S = 60
 _EWMA = 0.2  # weight of the latest batch in the per-image time estimate
 
 
-class QueueFull(ServiceError):
+class QueueFull(Busy):
     def __init__(self, held: int, limit: int, retry_after: int) -> None:
         super().__init__(
-            503, f"the service is busy: {held} images are waiting for the model (limit {limit}); "
-            f"retry in {retry_after} s or send the request to another replica",
-            {"Retry-After": str(retry_after)},
-        )
+            f"the service is busy: {held} images are waiting for the model (limit {limit}); "
+            f"retry in {retry_after} s or send the request to another replica", retry_after)
 
 
-class DeadlineExceeded(ServiceError):
+class DeadlineExceeded(Busy):
     def __init__(self, deadline_s: float, retry_after: int) -> None:
         super().__init__(
-            503, f"the request was dropped: it waited for the model past the service's {deadline_s:g} s deadline; "
-            f"the service is overloaded, retry in {retry_after} s",
-            {"Retry-After": str(retry_after)},
-        )
+            f"the request was dropped: it waited for the model past the service's {deadline_s:g} s deadline; "
+            f"the service is overloaded, retry in {retry_after} s", retry_after)
 
 
 @dataclass(frozen=True)

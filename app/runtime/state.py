@@ -3,8 +3,8 @@
 Several models can be served at once (by default every model name in the store, newest version): the
 default one answers ``/analyze`` and any PNG that several models could read, and ``/predict`` picks the
 model whose input layout a PNG fits (see :meth:`ModelState.candidates`). All of them run on the same inference
-threads (:mod:`app.batching`), behind one bounded queue (:mod:`app.admission`). Each model runs on the path
-:mod:`app.backends` chose for it (ONNX Runtime or eager torch), reported in ``/v2/models/{name}`` and
+threads (:mod:`app.runtime.batching`), behind one bounded queue (:mod:`app.runtime.admission`). Each model runs on the path
+:mod:`model_store.inference.backends` chose for it (ONNX Runtime or eager torch), reported in ``/v2/models/{name}`` and
 ``/metrics``. The service is ready once the default model is; a further model that fails to load is
 reported (``/readyz``, ``/v2/models``) and not served.
 """
@@ -20,17 +20,18 @@ import numpy as np
 import torch
 
 from model_store import LoadedModel, ModelRegistry, ModelStoreError
+from model_store.inference.backends import InferencePath, select_backend
+from model_store.inference.engine import BatchResult, ExplainRequest, InferenceEngine
+from model_store.inference.onnx_cache import OnnxCache
 
+from ..errors import public_message
+from ..metrics import Metrics
+from ..settings import Settings
 from .admission import Admission
 from .affinity import CallerPlacement, ThreadPlacement, can_pin, plan_placement
-from .backends import InferencePath, select_backend
 from .batching import Batcher, InferenceThreads, fastest_batch_size
-from .engine import BatchResult, ExplainRequest, InferenceEngine
-from .errors import ServiceError, public_message
+from .errors import ModelNotServed
 from .memory import HeapTrimmer, trim_heap
-from .metrics import Metrics
-from .onnx_cache import OnnxCache
-from .settings import Settings
 
 logger = logging.getLogger(__name__)
 
@@ -80,7 +81,7 @@ class ModelState:
         matches = [m for m in self.models.values()
                    if m.loaded.manifest.name == name and (not version or m.loaded.manifest.version == version)]
         if not matches:
-            raise ServiceError(404, f"model {ref!r} is not served here; served: {', '.join(self.models)}")
+            raise ModelNotServed(f"model {ref!r} is not served here; served: {', '.join(self.models)}")
         return matches[0]
 
     def candidates(self) -> list[ServedModel]:
@@ -117,7 +118,8 @@ def _load_and_warm(settings: Settings, placement: ThreadPlacement | None) -> tup
             failures[ref] = public_message(str(exc), settings.model_store)
             logger.error("model %s is not served: %s", ref, exc)
             continue
-        backend, path = select_backend(loaded, settings, cache, placement)
+        config = settings.inference_config(placement.runtime_affinities() if placement and placement.workers else None)
+        backend, path = select_backend(loaded, config, cache)
         loaded_models[loaded.manifest.ref] = (loaded, InferenceEngine(loaded, backend), path)
         if i == 0:
             default = loaded.manifest.ref

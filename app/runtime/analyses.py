@@ -23,9 +23,9 @@ import numpy as np
 from model_store import Manifest
 from model_store.png import image_to_png
 
-from .errors import ServiceError
-from .explain import overlay_png
-from .presenters import direction_evidence_png
+from ..overlays import overlay_png
+from ..presenters import direction_evidence_png
+from .errors import ImageNotFound, ImagesGone
 
 KEEP_ANALYSES = 32
 KEEP_BYTES = 128 * 2**20
@@ -65,20 +65,20 @@ class KeptAnalysis:
     def render(self, index: int, image: str) -> bytes:
         """One of ``IMAGES`` for window ``index`` as PNG bytes; 404 saying why when there is none."""
         if index not in self.windows:
-            raise ServiceError(404, f"this analysis has windows 0 to {len(self.windows) - 1}, not {index}")
+            raise ImageNotFound(f"this analysis has windows 0 to {len(self.windows) - 1}, not {index}")
         window = self.windows[index]
         if isinstance(window, str):
-            raise ServiceError(404, f"window {index} was skipped ({window}) and has no images")
+            raise ImageNotFound(f"window {index} was skipped ({window}) and has no images")
         if image == "spectrogram":
             return image_to_png(window.image(), self.manifest.input_spec)
         if image == "direction-evidence":
             png = direction_evidence_png(window.image(), self.manifest, window.bearing_deg)
             if png is None:
-                raise ServiceError(404, f"model {self.manifest.ref} has no direction finder, so no direction evidence")
+                raise ImageNotFound(f"model {self.manifest.ref} has no direction finder, so no direction evidence")
             return png
         task = image.removeprefix("overlay-")
         if task not in window.cams:
-            raise ServiceError(404, "no Grad-CAM was computed for this analysis: run /analyze with explain=true")
+            raise ImageNotFound("no Grad-CAM was computed for this analysis: run /analyze with explain=true")
         return overlay_png(window.image(), window.cams[task])
 
 
@@ -117,11 +117,11 @@ class AnalysisCache:
             self._kept.move_to_end(analysis_id)
             return self._kept[analysis_id]
         if analysis_id in self._evicted:
-            raise ServiceError(
-                410, f"the images of analysis {analysis_id} are no longer kept: the service keeps those of its last "
+            raise ImagesGone(
+                f"the images of analysis {analysis_id} are no longer kept: the service keeps those of its last "
                 f"{self.max_analyses} analyses (at most {self.max_bytes / 2**20:g} MB); run /analyze again",
             )
-        raise ServiceError(
-            404, "no analysis with this id is kept here (ids come from /analyze with image_links=true; images "
+        raise ImageNotFound(
+            "no analysis with this id is kept here (ids come from /analyze with image_links=true; images "
             "are not kept across restarts); run /analyze again",
         )

@@ -2,14 +2,15 @@
 
 Both give the engine the same two things: the raw head outputs of a batch (no gradients), and the
 feature map Grad-CAM explains, from which the engine runs the rest of the network in torch with
-gradients. With ``inference_path = onnx`` (the default) each model's graph (head outputs and the
-Grad-CAM feature map in one pass, :mod:`model_store.onnx_export`) is exported once (cached, :mod:`app.onnx_cache`) and run by ONNX
-Runtime; ``channels_last`` puts the torch parts in channels-last memory format.
+gradients. With ``InferenceConfig.path = "onnx"`` (the default) each model's graph (head outputs and the
+Grad-CAM feature map in one pass, :mod:`model_store.onnx_export`) is exported once (cached,
+:mod:`.onnx_cache`) and run by ONNX Runtime; ``channels_last`` puts the torch parts in channels-last memory
+format.
 
 Whatever is chosen is checked at load against the eager fp32 model on a probe batch: its served
 probabilities must agree within ``VERIFY_TOLERANCE`` (the service promises 1e-4), else the model is
 served eager and says why. A model always serves: when onnxruntime is not installed, or the export, the
-runtime or the check fails, it runs eager torch and ``/v2/models/{name}`` and ``/metrics`` say so.
+runtime or the check fails, it runs eager torch and the returned :class:`InferencePath` says why.
 """
 
 from __future__ import annotations
@@ -23,14 +24,12 @@ from typing import Protocol
 import numpy as np
 import torch
 
-from model_store import LoadedModel
-from model_store.onnx_export import FEATURES_OUTPUT, FORWARD_OUTPUTS, INPUT_NAME
-from model_store.outputs import served_log_probs
-from model_store.spectrogram import normalize
-
-from .affinity import ThreadPlacement
+from ..checkpoint import LoadedModel
+from ..onnx_export import FEATURES_OUTPUT, FORWARD_OUTPUTS, INPUT_NAME
+from ..outputs import served_log_probs
+from ..spectrogram import normalize
+from .config import InferenceConfig
 from .onnx_cache import OnnxCache, cache_key
-from .settings import Settings
 
 logger = logging.getLogger(__name__)
 
@@ -40,15 +39,16 @@ PROBE_BATCH = 2  # also keeps the batch dimension of an export dynamic
 
 @dataclass(frozen=True)
 class InferencePath:
-    """Which path serves a model, and why (reported in /v2/models/{name} and /metrics)."""
+    """Which path runs a model, and why (the service adds how it serves it and reports it in /v2/models/{name})."""
 
     path: str  # "onnxruntime" or "eager"
     channels_last: bool  # the eager model in channels-last memory format
     reason: str
     max_difference: float | None = None  # from eager fp32 on the load-time probe
-    torch_threads: int | None = None  # torch's intra-op threads once every model is loaded (app.state)
-    workers: int | None = None  # batches that may run at once, on as many inference threads (app.batching)
-    max_batch: int | None = None  # most images per forward pass (app.state: measured or the setting)
+    # set by a server once every model is loaded (app.runtime.state):
+    torch_threads: int | None = None  # torch's intra-op threads
+    workers: int | None = None  # batches that may run at once, on as many inference threads
+    max_batch: int | None = None  # most images per forward pass (measured or the setting)
     batch_images_per_s: dict[int, float] | None = None  # the load-time measurement that chose max_batch
     thread_placement: str | None = None  # which CPUs the threads of a pass run on, or why they are not pinned
 
@@ -122,20 +122,20 @@ def _difference(backend: Backend, loaded: LoadedModel, x: torch.Tensor, referenc
     return max(float((direct - reference).abs().max()), float((via_cam - reference).abs().max()))
 
 
-def _session(data: bytes, settings: Settings, placement: ThreadPlacement | None = None):
+def _session(data: bytes, config: InferenceConfig):
     import onnxruntime as ort
 
     options = ort.SessionOptions()
-    options.intra_op_num_threads = settings.torch_threads
+    options.intra_op_num_threads = config.threads
     options.inter_op_num_threads = 1
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.enable_cpu_mem_arena = False  # memory goes back after a burst instead of staying at its peak
-    options.add_session_config_entry("session.intra_op.allow_spinning", "1" if settings.onnx_spin_wait else "0")
-    if settings.onnx_spin_wait and settings.onnx_spin_us >= 0:  # -1: ONNX Runtime's own count of spins
-        options.add_session_config_entry("session.intra_op.spin_duration_us", str(settings.onnx_spin_us))
-    if placement is not None and placement.workers:  # app.affinity: the callers are pinned by app.state
-        options.add_session_config_entry("session.intra_op_thread_affinities", placement.runtime_affinities())
+    options.add_session_config_entry("session.intra_op.allow_spinning", "1" if config.spin_wait else "0")
+    if config.spin_wait and config.spin_us >= 0:  # -1: ONNX Runtime's own count of spins
+        options.add_session_config_entry("session.intra_op.spin_duration_us", str(config.spin_us))
+    if config.intra_op_affinities:  # the service places its own calling threads (app.runtime.affinity)
+        options.add_session_config_entry("session.intra_op_thread_affinities", config.intra_op_affinities)
     options.log_severity_level = 3  # errors only
     return ort.InferenceSession(data, options, providers=["CPUExecutionProvider"])
 
@@ -157,21 +157,20 @@ def _graph(loaded: LoadedModel, x: torch.Tensor, cache: OnnxCache) -> bytes:
     return data
 
 
-def onnx_backend(loaded: LoadedModel, settings: Settings, cache: OnnxCache, x: torch.Tensor,
-                 placement: ThreadPlacement | None = None) -> OnnxBackend | str:
+def onnx_backend(loaded: LoadedModel, config: InferenceConfig, cache: OnnxCache, x: torch.Tensor) -> OnnxBackend | str:
     """The ONNX Runtime backend (not yet checked against eager), or why there is none; ``x`` is a probe batch."""
     missing = [name for name in ("onnx", "onnxruntime", "onnxscript") if find_spec(name) is None]
     if missing:  # onnx and onnxscript export the graph (imported only on a cache miss), onnxruntime runs it
         return f"{missing[0]} is not installed (pip install '.[fast]')"
     try:
-        return OnnxBackend(_session(_graph(loaded, x, cache), settings, placement))
+        return OnnxBackend(_session(_graph(loaded, x, cache), config))
     except Exception as exc:  # any failure of export or runtime: serve eager, log the details, say so
         logger.exception("ONNX path for %s failed; serving it eager", loaded.manifest.ref)
         return f"the ONNX export or runtime failed ({type(exc).__name__}); the server log has details"
 
 
-def select_backend(loaded: LoadedModel, settings: Settings, cache: OnnxCache | None,
-                   placement: ThreadPlacement | None = None) -> tuple[Backend, InferencePath]:
+def select_backend(loaded: LoadedModel, config: InferenceConfig,
+                   cache: OnnxCache | None = None) -> tuple[Backend, InferencePath]:
     """The backend that serves ``loaded`` and why; its answers are checked against eager fp32 first."""
     model = loaded.model.eval()
     for p in model.parameters():
@@ -180,9 +179,9 @@ def select_backend(loaded: LoadedModel, settings: Settings, cache: OnnxCache | N
     with torch.no_grad():
         reference = _probabilities(model(x), loaded)
 
-    why_eager = "PRECURSOR_INFERENCE_PATH is eager"
-    if settings.inference_path == "onnx":
-        fast = onnx_backend(loaded, settings, cache or OnnxCache(settings.onnx_cache_path), x, placement)
+    why_eager = "the inference path asked for is eager"
+    if config.path == "onnx":
+        fast = onnx_backend(loaded, config, cache or OnnxCache(config.cache_dir), x)
         if isinstance(fast, OnnxBackend):
             diff = _difference(fast, loaded, x, reference)
             if diff <= VERIFY_TOLERANCE:
@@ -195,10 +194,10 @@ def select_backend(loaded: LoadedModel, settings: Settings, cache: OnnxCache | N
             why_eager = fast
             logger.warning("serving %s eager: %s", loaded.manifest.ref, fast)
 
-    eager = EagerBackend(model, settings.channels_last)
+    eager = EagerBackend(model, config.channels_last)
     diff = _difference(eager, loaded, x, reference)
     if diff > VERIFY_TOLERANCE:  # channels-last changed the answers: go back to the plain layout
         model.to(memory_format=torch.contiguous_format)
         logger.error("channels-last changed %s's probabilities by %.2g; serving it contiguous", loaded.manifest.ref, diff)
         return EagerBackend(model, False), InferencePath("eager", False, why_eager + "; channels-last changed answers")
-    return eager, InferencePath("eager", settings.channels_last, why_eager, diff)
+    return eager, InferencePath("eager", config.channels_last, why_eager, diff)

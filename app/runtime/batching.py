@@ -12,7 +12,7 @@ thread pool that way (two passes each with a pool of ``torch_threads`` oversubsc
 OpenMP pool belongs to the thread that first runs a parallel region), so a service with an eager model uses
 one thread: the one that loaded the models. Images are stacked into a batch on the inference thread, not
 on the event loop. Work whose request's deadline has passed is dropped when a batch is started. Where the
-service places its threads (:mod:`app.affinity`), a batch that runs alone runs on its own CPU, apart from ONNX
+service places its threads (:mod:`app.runtime.affinity`), a batch that runs alone runs on its own CPU, apart from ONNX
 Runtime's workers.
 """
 
@@ -27,9 +27,10 @@ from typing import Any, Callable, TypeVar
 
 import numpy as np
 
+from model_store.inference.engine import BatchResult, ExplainRequest, InferenceEngine, Prediction
+
 from .admission import Deadline
 from .affinity import CallerPlacement
-from .engine import BatchResult, ExplainRequest, InferenceEngine, Prediction
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -80,7 +81,7 @@ class InferenceThreads:
         self.executors = [ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"inference{i}") for i in range(count)]
         self.active = 1
         self._free: asyncio.Queue[ThreadPoolExecutor] | None = None
-        self.placement: CallerPlacement | None = None  # where a batch's thread runs (app.affinity), if pinned
+        self.placement: CallerPlacement | None = None  # where a batch's thread runs (app.runtime.affinity), if pinned
 
     @property
     def loader(self) -> ThreadPoolExecutor:
@@ -101,7 +102,7 @@ class InferenceThreads:
         return self.active - (self._free.qsize() if self._free is not None else self.active)
 
     def run(self, alone: bool, fn: Callable[..., T], *args: Any) -> T:
-        """``fn(*args)`` on the calling inference thread, placed first (:mod:`app.affinity`) as running alone or not."""
+        """``fn(*args)`` on the calling inference thread, placed first (:mod:`app.runtime.affinity`) as running alone or not."""
         if self.placement is not None:
             self.placement.place(alone)
         return fn(*args)

@@ -13,9 +13,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from model_store import LoadedModel
-from model_store.outputs import bearing_parameters, serve, served_log_probs
-
+from ..checkpoint import LoadedModel
+from ..outputs import bearing_parameters, serve, served_log_probs
 from .backends import Backend, EagerBackend
 from .explain import grad_cam
 
@@ -46,10 +45,10 @@ class BatchResult:
 
 
 class InferenceEngine:
-    """Callable from several inference threads at once (:mod:`app.batching`): a batch keeps no state in the
+    """Callable from several threads at once (the service's inference threads): a batch keeps no state in the
     engine, ONNX Runtime's ``run`` may be called concurrently, and each Grad-CAM pass builds its own graph.
 
-    ``backend`` runs the network (ONNX Runtime or eager torch, :mod:`app.backends`); Grad-CAM takes the
+    ``backend`` runs the network (ONNX Runtime or eager torch, :mod:`.backends`); Grad-CAM takes the
     explained stage's feature map from it and runs the rest of the network in torch, with gradients.
     """
 
@@ -61,6 +60,10 @@ class InferenceEngine:
         self.backend = backend or EagerBackend(self.model, channels_last=False)
         self.calibration = loaded.manifest.calibration
         self.azimuth_head = self.model.config.azimuth_head
+
+    def predict(self, inputs: list[np.ndarray], explain: list[ExplainRequest | None] | None = None) -> list[Prediction]:
+        """Predictions of normalised inputs (Grad-CAM where ``explain`` asks): the pipeline's ``Predict``."""
+        return self.run(inputs, explain or [None] * len(inputs)).predictions
 
     def run(self, inputs: list[np.ndarray], explain: list[ExplainRequest | None]) -> BatchResult:
         """Predict normalised inputs, each (C, H, W); stacked into one batch here, on the caller's thread."""
