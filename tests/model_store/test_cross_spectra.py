@@ -169,3 +169,23 @@ def test_the_linear_detrend_equals_scipys():
     data = np.random.default_rng(5).standard_normal((3, 5000)) * 30 + np.linspace(0, 400, 5000)
     segments = np.lib.stride_tricks.sliding_window_view(data, 512, axis=-1)[..., ::256, :]
     np.testing.assert_allclose(_detrend_linear(segments), signal.detrend(segments, type="linear", axis=-1), atol=1e-9)
+
+
+def test_the_bearing_and_its_evidence_map_come_from_the_same_cells(background):
+    """The overlay that shows where the bearing comes from (DirectionFinder.evidence) and the bearing itself
+    (DirectionFinder.forward) decode the same per-cell vectors: they cannot disagree."""
+    finder = DirectionFinder(physics_config(CROSS))
+    image = quantize(window_to_image(_with_source(background, 135.0, 1.0, 1.5), CROSS))
+    x = torch.from_numpy(normalize(image, CROSS)[None])
+    vector, _ = finder(x)
+    cells = finder.cell_vectors(x)
+    assert torch.allclose(cells.sum(dim=(2, 3)), vector, rtol=1e-5)
+    bearing = vector_bearing_deg(vector[:, 0], vector[:, 1])
+    evidence = finder.evidence(x, bearing)
+    r0, r1 = finder.config.band_rows
+    theta = torch.deg2rad(bearing)[:, None, None]
+    along = cells[:, 0] * torch.cos(theta) + cells[:, 1] * torch.sin(theta)
+    assert torch.allclose(evidence[:, r0:r1], along.clamp(min=0), rtol=1e-5)
+    assert (evidence[:, :r0] == 0).all() and (evidence[:, r1:] == 0).all() and evidence.shape == (1, 64, 64)
+    # the cells support the bearing they sum to far more than its opposite
+    assert evidence.sum() > 5 * finder.evidence(x, bearing + 180.0).sum()
