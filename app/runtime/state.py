@@ -2,11 +2,12 @@
 
 Several models can be served at once (by default every model name in the store, newest version): the
 default one answers ``/analyze`` and any PNG that several models could read, and ``/predict`` picks the
-model whose input layout a PNG fits (see :meth:`ModelState.candidates`). All of them run on the same inference
-threads (:mod:`app.runtime.batching`), behind one bounded queue (:mod:`app.runtime.admission`). Each model runs on the path
-:mod:`model_store.inference.backends` chose for it (ONNX Runtime or eager torch), reported in ``/v2/models/{name}`` and
-``/metrics``. The service is ready once the default model is; a further model that fails to load is
-reported (``/readyz``, ``/v2/models``) and not served.
+model whose input layout a PNG fits (see :meth:`ModelState.candidates`). All of them run on the same
+inference threads (:mod:`app.runtime.batching`), behind one bounded queue (:mod:`app.runtime.admission`).
+Each model runs on the path :mod:`model_store.inference.backends` chose for it (ONNX Runtime or eager torch;
+loading is :mod:`app.runtime.loading`), reported in ``/v2/models/{name}`` and ``/metrics``. The service is
+ready once the default model is; a further model that fails to load is reported (``/readyz``,
+``/v2/models``) and not served.
 """
 
 from __future__ import annotations
@@ -16,22 +17,19 @@ import logging
 import time
 from dataclasses import dataclass, field, replace
 
-import numpy as np
-import torch
-
-from model_store import LoadedModel, ModelRegistry, ModelStoreError
-from model_store.inference.backends import InferencePath, select_backend
-from model_store.inference.engine import BatchResult, ExplainRequest, InferenceEngine
-from model_store.inference.onnx_cache import OnnxCache
+from model_store import LoadedModel, ModelStoreError
+from model_store.inference.backends import InferencePath
+from model_store.inference.engine import BatchResult
 
 from ..errors import public_message
 from ..metrics import Metrics
 from ..settings import Settings
 from .admission import Admission
-from .affinity import CallerPlacement, ThreadPlacement, can_pin, plan_placement
-from .batching import Batcher, InferenceThreads, fastest_batch_size
+from .affinity import CallerPlacement, can_pin, plan_placement
+from .batching import Batcher, InferenceThreads
 from .errors import ModelNotServed
-from .memory import HeapTrimmer, trim_heap
+from .loading import load_and_warm
+from .memory import HeapTrimmer
 
 logger = logging.getLogger(__name__)
 
@@ -91,61 +89,6 @@ class ModelState:
         return [self.default] + [m for r, m in self.models.items() if r != self.default_ref]
 
 
-def _model_refs(settings: Settings, registry: ModelRegistry) -> tuple[str, list[str]]:
-    """(default reference, every reference to load with the default first)."""
-    default = settings.model or registry.default_ref()
-    others = settings.models if settings.models is not None else registry.names()
-    default_name = default.partition(":")[0]
-    return default, [default] + [r for r in others if r.partition(":")[0] != default_name]
-
-
-Loaded = tuple[LoadedModel, InferenceEngine, InferencePath]
-
-
-def _load_and_warm(settings: Settings, placement: ThreadPlacement | None) -> tuple[str, dict[str, Loaded], dict[str, str]]:
-    torch.set_num_threads(settings.torch_threads)
-    registry = ModelRegistry(settings.model_store)
-    default, refs = _model_refs(settings, registry)
-    cache = OnnxCache(settings.onnx_cache_path) if settings.inference_path == "onnx" else None
-    loaded_models: dict[str, Loaded] = {}
-    failures: dict[str, str] = {}
-    for i, ref in enumerate(refs):
-        try:
-            loaded = registry.load(ref)
-        except ModelStoreError as exc:
-            if i == 0:
-                raise
-            failures[ref] = public_message(str(exc), settings.model_store)
-            logger.error("model %s is not served: %s", ref, exc)
-            continue
-        config = settings.inference_config(placement.runtime_affinities() if placement and placement.workers else None)
-        backend, path = select_backend(loaded, config, cache)
-        loaded_models[loaded.manifest.ref] = (loaded, InferenceEngine(loaded, backend), path)
-        if i == 0:
-            default = loaded.manifest.ref
-    if loaded_models and all(path.path == "onnxruntime" for _, _, path in loaded_models.values()):
-        # ONNX Runtime's threads run the network; torch only composes the outputs and runs Grad-CAM's last
-        # stages, and a second pool of torch threads beside ONNX Runtime's spinning ones slows both (on 2 cores
-        # the whole /predict batch and Grad-CAM run 1.4-2x faster with one torch thread; README "Inference paths")
-        torch.set_num_threads(1)
-    threads = torch.get_num_threads()  # this thread runs every batch, so its setting is the one that counts
-    for ref, (loaded, engine, path) in loaded_models.items():
-        spec = loaded.input_spec
-        shape = (spec.in_chans, *spec.image_size)
-        warm = np.zeros(shape, dtype=np.float32)
-        engine.run([warm], [None])  # exercises the forward path once ...
-        engine.run([warm], [ExplainRequest()])  # ... and the Grad-CAM path
-        max_batch, rates = settings.max_batch_size, None
-        if settings.batch_size_autotune and max_batch > 1:
-            max_batch, rates = fastest_batch_size(engine, shape, settings.max_batch_size)
-            logger.info("%s: batches of at most %d (images/s by batch size: %s)", ref, max_batch,
-                        ", ".join(f"{b}: {r:.0f}" for b, r in rates.items()))
-        loaded_models[ref] = (loaded, engine, replace(path, torch_threads=threads, max_batch=max_batch,
-                                                      batch_images_per_s=rates))
-    trim_heap()  # loading, checking and exporting left tens of MB of free pages
-    return default, loaded_models, failures
-
-
 async def start_model(state: ModelState, settings: Settings, metrics: Metrics) -> None:
     """Load on the first inference thread (not the event loop), so liveness probes are answered meanwhile."""
     t0 = time.perf_counter()
@@ -153,7 +96,7 @@ async def start_model(state: ModelState, settings: Settings, metrics: Metrics) -
     placement, placed = plan_placement(settings.pin_threads, settings.torch_threads)
     try:
         default, loaded_models, failures = await asyncio.get_running_loop().run_in_executor(
-            threads.loader, _load_and_warm, settings, placement)
+            threads.loader, load_and_warm, settings, placement)
     except ModelStoreError as exc:
         threads.shutdown(wait=False)
         reason = public_message(str(exc), settings.model_store)
