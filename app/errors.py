@@ -12,7 +12,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
 from model_store import (
     CheckpointError,
@@ -25,10 +25,10 @@ from model_store import (
     UnknownFormatError,
     UnsupportedSamplingError,
 )
-
-from .request_id import HEADER, current_request_id
 from model_store.pipeline import RecordTooShortError, TooManyWindowsError
 
+from .asgi import HttpMiddleware
+from .request_id import HEADER, current_request_id
 from .runtime.decoding import DecodeUnavailable
 from .runtime.errors import Busy, ImageNotFound, ImagesGone, ModelNotServed, Refusal
 
@@ -194,18 +194,12 @@ def install_error_handlers(app: FastAPI) -> None:
 INTERNAL_ERROR = "internal error; the server log has details"
 
 
-class UnhandledErrorMiddleware:
+class UnhandledErrorMiddleware(HttpMiddleware):
     """The innermost middleware: an error no handler took is logged once, with the request's id, and answered
     500 ``{"error"}`` (the connection closed after it); it does not go on to the server, which would log it a
     second time."""
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = False
 
         async def tracked_send(message: Message) -> None:
