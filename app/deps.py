@@ -9,6 +9,7 @@ from fastapi import Depends, Request
 from .errors import ServiceError
 from .metrics import Metrics
 from .runtime.analyses import AnalysisCache
+from .runtime.baselines import BaselineCache
 from .runtime.decoding import Decoder
 from .runtime.state import ModelState
 from .settings import Settings
@@ -30,6 +31,10 @@ def get_analyses(request: Request) -> AnalysisCache:
     return request.app.state.analyses
 
 
+def get_baselines(request: Request) -> BaselineCache:
+    return request.app.state.baselines
+
+
 def get_model_state(request: Request) -> ModelState:
     return request.app.state.model
 
@@ -46,5 +51,6 @@ SettingsDep = Annotated[Settings, Depends(get_settings)]
 MetricsDep = Annotated[Metrics, Depends(get_metrics)]
 DecoderDep = Annotated[Decoder, Depends(get_decoder)]
 AnalysesDep = Annotated[AnalysisCache, Depends(get_analyses)]
+BaselinesDep = Annotated[BaselineCache, Depends(get_baselines)]
 ModelStateDep = Annotated[ModelState, Depends(get_model_state)]
 ReadyModelDep = Annotated[ModelState, Depends(get_ready_model)]

@@ -25,6 +25,7 @@ from model_store import (
     UnknownFormatError,
     UnsupportedSamplingError,
 )
+from model_store.baselines import BaselineError
 from model_store.pipeline import RecordTooShortError, TooManyWindowsError
 
 from .asgi import HttpMiddleware
@@ -40,6 +41,7 @@ STATUS_BY_ERROR: tuple[tuple[type[Exception], int], ...] = (
     (ReadError, 422),
     (UnsupportedSamplingError, 422),
     (RecordTooShortError, 422),
+    (BaselineError, 422),
     (TooManyWindowsError, 422),
     (NotPngError, 415),
     (ImageTooLargeError, 413),

@@ -16,6 +16,8 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.middleware.gzip import GZipMiddleware
 
+from model_store.baseline_store import BaselineStore
+
 from . import __version__
 from .errors import UnhandledErrorMiddleware, install_error_handlers
 from .limits import BodyLimitMiddleware
@@ -24,9 +26,10 @@ from .metrics import Metrics, MetricsMiddleware
 from .openapi import install_openapi
 from .request_id import HEADER as REQUEST_ID_HEADER
 from .request_id import RequestIdMiddleware
-from .routers import analyze, health, images, metrics, models, predict
+from .routers import analyze, health, images, metrics, models, predict, stations
 from .routers.page import install_page
 from .runtime.analyses import AnalysisCache
+from .runtime.baselines import BaselineCache
 from .runtime.decoding import DecodePool, Decoder, InProcessReader, UploadReader
 from .runtime.memory import limit_malloc_arenas
 from .runtime.state import ModelState, start_model, stop_model
@@ -66,10 +69,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.model = ModelState.for_settings(settings, app.state.metrics)
     app.state.decoder = Decoder(settings.max_parallel_decodes, upload_reader(settings, app.state.metrics))
     app.state.analyses = AnalysisCache()
+    app.state.baselines = BaselineCache(BaselineStore(settings.station_store), settings.station_store_poll_s)
 
     install_error_handlers(app)
     install_openapi(app, settings)
-    for router in (health.router, predict.router, analyze.router, images.router, models.router, metrics.router):
+    for router in (health.router, predict.router, analyze.router, images.router, models.router, stations.router,
+                   metrics.router):
         app.include_router(router)
     install_page(app)
 

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, ClassVar
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, SerializerFunctionWrapHandler, model_serializer
 
 RESEARCH_NOTICE = (
     "Research tool, not an earthquake warning system. Outputs are model scores, not forecasts."
@@ -72,7 +72,77 @@ class StationInfo(BaseModel):
     longitude: float | None = None
 
 
-class WindowResult(BaseModel):
+class _KeepsNulls(BaseModel):
+    """A body serialised without its unset optional fields, except ``NULLABLE`` ones: those are always present
+    (null when there is nothing to say), so a client can tell "no baseline" from an old service."""
+
+    NULLABLE: ClassVar[tuple[str, ...]] = ()
+
+    @model_serializer(mode="wrap")
+    def _keep(self, handler: SerializerFunctionWrapHandler):  # no return annotation: the schema stays the model's
+        data = handler(self)
+        for name in self.NULLABLE:
+            data.setdefault(name, None)
+        return data
+
+
+class BaselineModelInfo(BaseModel):
+    fingerprint: str = Field(description="the input description of the model the scores were made with")
+    windows: int = Field(description="the station's windows the scores come from")
+    quantiles: dict[str, float] = Field(description="P(event) quantiles of those windows (p50, p90, p95, p99)")
+    alarm_threshold: float | None = Field(
+        description="the smallest P(event) whose background_p_value is at most false_alarm_rate (null: too few "
+                    "windows for that rate)")
+    false_alarm_rate: float
+
+
+class BaselineWindows(BaseModel):
+    total: int
+    used: int
+    dropped: dict[str, int] = Field(description="windows left out of the baseline, by reason")
+
+
+class BaselineSummary(BaseModel):
+    station: str
+    version: str
+    created_at: str
+    sha256: str
+    latitude: float | None = None
+    longitude: float | None = None
+    days: list[str] = Field(description="the days (UTC) of the windows used")
+    first_day: str | None = None
+    last_day: str | None = None
+    sources: list[dict[str, Any]] = Field(description="the files it was made from: name, sha256, bytes, start, end")
+    windows: BaselineWindows
+    rules: dict[str, Any] = Field(description="how it was made: minimum windows, outlier rule, false-alarm rate")
+    models: dict[str, BaselineModelInfo] = Field(description="per model (name:version): the station's scores")
+
+
+class StationSummary(BaseModel):
+    code: str
+    name: str | None = None
+    latitude: float | None = None
+    longitude: float | None = None
+    in_station_table: bool = Field(description="in the packaged BMKG station table")
+    baseline_version: str | None = None
+    baseline_created_at: str | None = None
+
+
+class StationDetail(BaseModel):
+    code: str
+    name: str | None = None
+    latitude: float | None = None
+    longitude: float | None = None
+    in_station_table: bool
+    baseline: BaselineSummary | None = None
+    served_models_without_scores: list[str] = Field(
+        default_factory=list, description="served models the latest baseline has no scores for (made before they "
+                                          "were served): make the baseline again to judge their windows by it")
+
+
+class WindowResult(_KeepsNulls):
+    NULLABLE: ClassVar[tuple[str, ...]] = ("background_p_value",)
+
     index: int
     start: datetime
     end: datetime
@@ -82,6 +152,9 @@ class WindowResult(BaseModel):
     outputs: dict[str, TaskOutput] | None = None
     precursor_probability: float | None = None
     alarm: bool | None = None
+    background_p_value: float | None = Field(
+        None, description="with a station baseline: the share of the station's ordinary windows scoring at least "
+                          "this window's P(event) (conformal p-value; null without a baseline)")
     spectrogram_png_base64: str | None = None
     spectrogram_url: str | None = Field(None, description="with image_links: where to GET this window's spectrogram "
                                                           "PNG (kept for a while; see images_kept)")
@@ -95,12 +168,18 @@ class AnalyzeSummary(BaseModel):
     max_precursor_probability: float | None
     max_precursor_window: int | None
     windows_in_alarm: int
-    alarm_threshold: float
+    alarm_threshold: float | None = Field(
+        description="without a baseline: the model's operating point on P(event); with one: the station's P(event) "
+                    "at its false-alarm rate (null if its baseline is too small for that rate)")
+    alarm_rule: str = Field(description="how alarm was decided for these windows, in plain words")
+    false_alarm_rate: str = Field(description="what is known of the false-alarm rate at this station, in plain words")
     magnitude_labels: dict[str, int]
     azimuth_labels: dict[str, int]
 
 
-class AnalyzeResponse(BaseModel):
+class AnalyzeResponse(_KeepsNulls):
+    NULLABLE: ClassVar[tuple[str, ...]] = ("baseline",)
+
     id: str
     model: ModelRef
     station: StationInfo
@@ -111,6 +190,8 @@ class AnalyzeResponse(BaseModel):
     resampled_to_s: float | None = Field(None, description="set when the data was decimated for the model")
     window_hours: float
     hop_hours: float
+    baseline: BaselineSummary | None = Field(
+        None, description="the station's baseline the windows were judged by (null without one)")
     windows: list[WindowResult]
     summary: AnalyzeSummary
     images_kept: str | None = Field(None, description="with image_links: how long the image URLs stay valid")

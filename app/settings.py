@@ -25,6 +25,21 @@ class Settings(BaseSettings):
     models: list[str] | None = Field(
         None, description="Further models to serve (JSON list of name[:version]); unset = every model name in the store"
     )
+    station_store: Path = Field(
+        Path("station_store"), description="Directory of station baselines (every replica reads the same one: a "
+        "shared volume); made on first write",
+    )
+    station_store_poll_s: float = Field(
+        5.0, ge=0, description="Seconds a replica trusts what it last read of a station's baselines: a baseline "
+        "made or deleted elsewhere is used within this long",
+    )
+    baseline_false_alarm_rate: float = Field(
+        0.05, gt=0, lt=1, description="With a station baseline, a window is in alarm when its background_p_value "
+        "is at most this (its false-alarm rate at that station, when the baseline is representative)",
+    )
+    baseline_min_windows: int = Field(
+        10, ge=2, description="Usable windows a new baseline needs (3 days of 6-hour windows give 12)",
+    )
     max_upload_mb: float = Field(64.0, gt=0, description="Largest accepted request body, in MB")
     cors_origins: list[str] = Field(
         default_factory=list,

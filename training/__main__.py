@@ -15,7 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from model_store import InputSpec, ModelStoreError
+from model_store import PACKAGED_STORE, InputSpec, ModelStoreError
+from model_store.baselines import BaselineRules
 from model_store.catalog import write_catalog
 from model_store.fileio import atomic_write_bytes, atomic_write_text
 from model_store.stations import STATION_COLUMNS, read_stations
@@ -283,6 +284,34 @@ def cmd_real_check(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_baseline(args: argparse.Namespace) -> int:
+    """A station's baseline from days of its own record, offline: the artifact PUT /v2/stations/{code}/baseline
+    makes, through the same code (model_store.baselines), with every model of the model store."""
+    from model_store import ModelRegistry, read_series
+    from model_store.baseline_store import BaselineStore, normal_code
+    from model_store.baselines import BaselineRules, SourceFile, make_baseline
+    from model_store.inference import InferenceConfig, load_engine
+    from model_store.stations import get_station
+
+    registry = ModelRegistry(args.model_store)
+    refs = args.models or [registry.manifest(name).ref for name in registry.names()]
+    engines = {ref: load_engine(args.model_store, ref, InferenceConfig(path="eager"))[0] for ref in refs}
+    records = []
+    for path in args.files:
+        data, series = Path(path).read_bytes(), read_series(path, format=args.format)
+        records.append((SourceFile.of(Path(path).name, data, series.start, series.end), series))
+    code = normal_code(args.station)
+    known = get_station(code)
+    rules = BaselineRules(min_windows=args.min_windows, false_alarm_rate=args.false_alarm_rate)
+    baseline = make_baseline(code, records, {ref: (e.loaded.input_spec, e.predict) for ref, e in engines.items()},
+                             rules, (known.latitude, known.longitude) if known else None)
+    saved = BaselineStore(args.store).save(baseline)
+    logger.info("station %s: baseline version %s from %d of %d windows (%s)", code, saved.version,
+                saved.windows["used"], saved.windows["total"], ", ".join(saved.days))
+    print(json.dumps(saved.summary(), indent=2))
+    return 0
+
+
 def cmd_model_report(args: argparse.Namespace) -> int:
     """Merge the reports of `make model` into one document and the metrics each manifest carries."""
     from .model_report import write_model_report
@@ -382,6 +411,19 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--config", required=True, help="the simulator config whose emissions are injected")
     r.add_argument("--out", required=True, help="JSON to write")
     r.set_defaults(func=cmd_real_check)
+
+    bl = _parser(sub, "baseline", help="a station's baseline from days of its own record (see docs: station baselines)")
+    bl.add_argument("--store", required=True, help="the station store (the service's PRECURSOR_STATION_STORE)")
+    bl.add_argument("--station", required=True, help="the station's code")
+    bl.add_argument("files", nargs="+", help="days of the station's record, any supported format (.gz or not)")
+    bl.add_argument("--format", help="the files' format (default: detected)")
+    bl.add_argument("--model-store", default=str(PACKAGED_STORE), help="the models to make scores for")
+    bl.add_argument("--models", nargs="+", help="name[:version] of the models (default: every model name, newest)")
+    bl.add_argument("--min-windows", type=positive_int, default=BaselineRules.min_windows,
+                    help="usable windows needed")
+    bl.add_argument("--false-alarm-rate", type=float, default=BaselineRules.false_alarm_rate,
+                    help="alarm when background_p_value is at most this")
+    bl.set_defaults(func=cmd_baseline)
 
     mr = _parser(sub, "model-report", help="merge the reports of `make model` (see the Makefile)")
     mr.add_argument("--runs", required=True, help="the run directory holding every report")

@@ -28,41 +28,30 @@ from fastapi import APIRouter, File, Form, UploadFile
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
-from model_store import InputSpec, StationSeries, supported_formats
-from model_store.inference import ExplainRequest, Prediction
+from model_store import InputSpec, StationSeries
+from model_store.baselines import BaselineError, StationBaseline
+from model_store.inference import Prediction
 from model_store.pipeline import Chunk, RecordPlan, WindowOutcome, plan_record, run_plan
 from model_store.png import image_to_png
 from model_store.stations import get_station
 from model_store.windows import window_step
 
-from ..deps import AnalysesDep, DecoderDep, MetricsDep, ReadyModelDep, SettingsDep
+from ..deps import AnalysesDep, BaselinesDep, DecoderDep, MetricsDep, ReadyModelDep, SettingsDep
 from ..errors import ServiceError, error_responses
 from ..metrics import Metrics
 from ..overlays import b64
 from ..presenters import explain_request, explanations, json_response, model_ref, task_outputs
 from ..runtime.analyses import KeptAnalysis, KeptWindow, image_url
+from ..runtime.baselines import BaselineCache, Judgement
+from ..runtime.batching import RequestEnded, thread_predictor
 from ..runtime.decoding import UploadReader, upload_name
-from ..schemas import AnalyzeResponse, AnalyzeSummary, StationInfo, WindowResult
+from ..schemas import AnalyzeResponse, AnalyzeSummary, BaselineSummary, StationInfo, WindowResult
 from ..security import guarded
-from ..validators import PlainDecimal
+from ..validators import PlainDecimal, format_field
 
 router = APIRouter(tags=["analyze"])
 
 MIN_HOP_S = 600.0  # 10 minutes: the smallest hop_hours accepted (after rounding to whole samples)
-
-
-class _Cancelled(Exception):
-    """The request ended (an error, a refusal or the client going away): its pipeline stops."""
-
-
-def _format(name: str | None) -> str | None:
-    """The ``format`` field, any case; None to detect it from the content."""
-    fmt = (name or "").strip().lower() or None
-    if fmt is not None and fmt not in supported_formats():
-        raise ServiceError(
-            400, f"unknown format {fmt!r}: use one of {', '.join(supported_formats())}, or omit it to detect the format"
-        )
-    return fmt
 
 
 def _hop_s(hop_hours: float | None, spec: InputSpec) -> float:
@@ -89,6 +78,16 @@ def _read_and_plan(
     return series, plan_record(series, spec, hop_s, max_windows)
 
 
+def _station_baseline(baselines: BaselineCache, code: str | None, choice: str | None) -> StationBaseline | None:
+    """The latest baseline of the record's station, unless the form said ``baseline=none``."""
+    if (choice or "latest").lower() == "none" or not (code or "").strip():
+        return None
+    try:
+        return baselines.latest(code)
+    except BaselineError:  # a code the station store cannot hold has no baseline
+        return None
+
+
 def _station_info(series: StationSeries, override: str | None) -> StationInfo:
     code = (override or series.station or "").strip().upper()
     known = get_station(code) if code else None
@@ -107,6 +106,7 @@ async def analyze(
     settings: SettingsDep,
     decoder: DecoderDep,
     analyses: AnalysesDep,
+    baselines: BaselinesDep,
     file: Annotated[UploadFile, File(description="station data: FRG-604RC day (.gz ok), IAGA-2002, CSV, ImagCDF, miniSEED")],
     format: Annotated[  # noqa: A002
         str | None, Form(max_length=16, description="a supported format name (any case); detected if omitted")
@@ -127,6 +127,11 @@ async def analyze(
     model: Annotated[
         str | None, Form(max_length=80, description="served model name[:version] to use (default: the default model)")
     ] = None,
+    baseline: Annotated[
+        str | None, Form(pattern=r"^(?i:none|latest)$", description=(
+            "latest (the default): judge the windows against the station's latest baseline, if it has one "
+            "(background_p_value, alarms at its false-alarm rate); none: by the model alone"))
+    ] = None,
     image_links: Annotated[bool, Form(description=(
         "images as URLs instead of base64: every analysed window gets spectrogram_url and, with explain, each "
         "explanation overlay_url (GET them from /v2/analyses/...; kept in a bounded in-memory cache)"))] = False,
@@ -138,10 +143,12 @@ async def analyze(
     loaded = served.loaded
     spec, labels = loaded.input_spec, loaded.manifest.labels
     hop_s = _hop_s(hop_hours, spec)
-    fmt = _format(format)
+    fmt = format_field(format)
     request = explain_request(labels) if explain else None
     series, plan = await decoder.run(_read_and_plan, decoder.reader, await file.read(), file.filename, fmt, spec,
                                      hop_s, settings.max_analyze_windows, metrics)
+    reference = await run_in_threadpool(_station_baseline, baselines, station or series.station, baseline)
+    judge = Judgement.of(reference, loaded.manifest)
     kept: dict[int, KeptWindow | str] = {}  # with image_links: what the image route needs later
     loop = asyncio.get_running_loop()
     ended = threading.Event()
@@ -157,7 +164,7 @@ async def analyze(
         pred, image = o.prediction, o.image
         r.outputs = task_outputs(pred, labels)
         r.precursor_probability = pred.precursor_probability
-        r.alarm = pred.alarm
+        r.background_p_value, r.alarm = judge.window(pred)
         link = (lambda name, i=o.index: image_url(analysis_id, i, name)) if image_links else None
         if link:
             r.spectrogram_url = link("spectrogram")
@@ -168,14 +175,11 @@ async def analyze(
             r.explanation = explanations(pred, loaded.manifest, image, link)
         return r
 
-    def predict(inputs: list[np.ndarray], requests: list[ExplainRequest | None]) -> list[Prediction]:
-        if ended.is_set():
-            raise _Cancelled()
-        return asyncio.run_coroutine_threadsafe(served.batcher.submit(inputs, requests, deadline), loop).result()
+    predict = thread_predictor(served.batcher, loop, deadline, ended)
 
     def submit(make: Callable[[], Chunk]) -> Future[Chunk]:
         if ended.is_set():
-            raise _Cancelled()
+            raise RequestEnded()
         if deadline.expired():  # do not make spectrograms that an inference thread would drop
             raise state.admission.expired(deadline)
         return asyncio.run_coroutine_threadsafe(decoder.run(_timed, make, metrics), loop)
@@ -204,7 +208,9 @@ async def analyze(
         max_precursor_probability=best.precursor_probability if best else None,
         max_precursor_window=best.index if best else None,
         windows_in_alarm=sum(bool(w.alarm) for w in analysed),
-        alarm_threshold=loaded.manifest.calibration.alarm_threshold,
+        alarm_threshold=judge.threshold,
+        alarm_rule=judge.rule,
+        false_alarm_rate=judge.false_alarm_rate,
         magnitude_labels=dict(Counter(w.outputs["magnitude"].label for w in analysed)),
         azimuth_labels=dict(Counter(w.outputs["azimuth"].label for w in analysed)),
     )
@@ -219,6 +225,7 @@ async def analyze(
         resampled_to_s=spec.sample_interval_s if plan.resampled else None,
         window_hours=spec.window_s / 3600,
         hop_hours=plan.hop_s / 3600,
+        baseline=BaselineSummary(**judge.baseline.summary()) if judge.baseline else None,
         windows=windows,
         summary=summary,
         images_kept=analyses.describe() if image_links else None,

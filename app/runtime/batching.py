@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -256,3 +257,22 @@ class Batcher:
         for item, pred in zip(batch, result.predictions):
             if not item.future.done():
                 item.future.set_result(pred)
+
+
+class RequestEnded(Exception):
+    """The request whose pipeline this is has ended (an error, a refusal, the client gone): stop working for it."""
+
+
+def thread_predictor(batcher: Batcher, loop: asyncio.AbstractEventLoop, deadline: Deadline | None = None,
+                     ended: threading.Event | None = None) -> Callable[[list[np.ndarray], list[ExplainRequest | None]],
+                                                                      list[Prediction]]:
+    """A predict function for code running in a worker thread (the window pipeline, :mod:`model_store.pipeline`):
+    each call is submitted to ``batcher`` on the event loop ``loop`` and waited for; once ``ended`` is set it
+    raises :class:`RequestEnded` instead."""
+
+    def predict(images: list[np.ndarray], explain: list[ExplainRequest | None]) -> list[Prediction]:
+        if ended is not None and ended.is_set():
+            raise RequestEnded()
+        return asyncio.run_coroutine_threadsafe(batcher.submit(images, explain, deadline), loop).result()
+
+    return predict
