@@ -109,9 +109,10 @@ lower kappa keeps the weight of a doubtful bearing down, at the cost of a wider 
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from itertools import combinations
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 import numpy as np
 from scipy.optimize import brentq
@@ -454,7 +455,7 @@ def _likelihood_grid(rays: _Rays, s_hat: np.ndarray, info: np.ndarray, max_range
     root = vecs * np.sqrt(vals)  # covariance = root root^T
     reach = float(np.hypot(*(rays.p - s_hat).T).min()) + max_range_km  # the support lies within this of s_hat
     r_max = reach / math.sqrt(vals[0]) + 1.0
-    n_r = int(math.ceil(math.log10(r_max / r_min) * per_decade))
+    n_r = math.ceil(math.log10(r_max / r_min) * per_decade)
     edges = np.geomspace(r_min, r_max, n_r + 1)
     radii = np.sqrt(edges[:-1] * edges[1:])
     phi = 2.0 * math.pi * (np.arange(n_angles) + 0.5) / n_angles
@@ -898,8 +899,23 @@ def network_window(observations: Sequence[StationObservation], config: NetworkCo
 
 
 __all__ = [
-    "EVENT_MAGNITUDE_CLASSES", "Ellipse", "Fix", "MAGNITUDE_FEATURES", "MAGNITUDE_STATEMENT", "MagnitudeEstimate",
-    "MagnitudeModel", "NetworkConfig", "NetworkResult", "NoFix", "StationDistance", "StationObservation",
-    "kappa_from_uncertainty_deg", "locate", "magnitude_features", "mean_resultant_length", "network_window",
-    "station_distances", "uncertainty_deg_from_kappa",
+    "EVENT_MAGNITUDE_CLASSES",
+    "MAGNITUDE_FEATURES",
+    "MAGNITUDE_STATEMENT",
+    "Ellipse",
+    "Fix",
+    "MagnitudeEstimate",
+    "MagnitudeModel",
+    "NetworkConfig",
+    "NetworkResult",
+    "NoFix",
+    "StationDistance",
+    "StationObservation",
+    "kappa_from_uncertainty_deg",
+    "locate",
+    "magnitude_features",
+    "mean_resultant_length",
+    "network_window",
+    "station_distances",
+    "uncertainty_deg_from_kappa",
 ]

@@ -32,11 +32,14 @@ from typing import Any
 
 import numpy as np
 
-from model_store.geodesy import LocalPlane, destination, distance_km, initial_bearing_deg
+from model_store.geodesy import (
+    LocalPlane,
+    distance_km,
+    initial_bearing_deg,
+)
 from model_store.labels import magnitude_class
 from model_store.network import (
     EVENT_MAGNITUDE_CLASSES,
-    Fix,
     NetworkConfig,
     StationObservation,
     kappa_from_uncertainty_deg,

@@ -19,7 +19,12 @@ from typing import Any
 import numpy as np
 from scipy.optimize import minimize_scalar
 
-from model_store.network import EVENT_MAGNITUDE_CLASSES, MAGNITUDE_FEATURES, MagnitudeModel, magnitude_features
+from model_store.network import (
+    EVENT_MAGNITUDE_CLASSES,
+    MAGNITUDE_FEATURES,
+    MagnitudeModel,
+    magnitude_features,
+)
 
 
 def window_features(amplitudes_nt: Sequence[Sequence[float]], distances_km: Sequence[Sequence[float]],

@@ -10,7 +10,12 @@ import math
 import numpy as np
 import pytest
 
-from model_store.geodesy import LocalPlane, destination, distance_km, initial_bearing_deg
+from model_store.geodesy import (
+    LocalPlane,
+    destination,
+    distance_km,
+    initial_bearing_deg,
+)
 from model_store.network import (
     MAGNITUDE_STATEMENT,
     Fix,
@@ -130,7 +135,7 @@ def test_the_95_percent_ellipse_covers_the_source_95_percent_of_the_time():
     and narrow enough to catch the linearised (Fisher) ellipse, which covers 0.85 of these. The range
     prior is set wide (200 km) so that no source drawn here lies outside it."""
     rng = np.random.default_rng(2024)
-    inside, wald_inside = [], []
+    inside = []
     for _ in range(400):
         stations = _layout(rng, int(rng.integers(3, 7)))
         lat0, lon0 = np.mean(stations, axis=0)

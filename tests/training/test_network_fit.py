@@ -9,9 +9,9 @@ import pytest
 
 pytest.importorskip("sklearn")
 
-from model_store.labels import magnitude_class  # noqa: E402
-from model_store.network import MAGNITUDE_STATEMENT, MagnitudeModel  # noqa: E402
-from training.network_fit import (  # noqa: E402
+from model_store.labels import magnitude_class
+from model_store.network import MAGNITUDE_STATEMENT, MagnitudeModel
+from training.network_fit import (
     cross_validated_balanced_accuracy,
     fit_magnitude_model,
     fit_temperature,
