@@ -136,9 +136,10 @@ MAGNITUDE_STATEMENT = (
     "of the fix, and from how many stations see it. The model is fitted on simulated ground truth, so it "
     "knows only the simulator's law between magnitude and emission strength; on real data that law is "
     "unknown, and the probabilities are a hypothesis, not a measurement. It cannot know more than the fix "
-    "allows: a distance wrong by 20% moves the log strength by 0.24, about a third of the step between "
-    "classes, and more stations average amplitude noise down but not the scatter of emission strength "
-    "between earthquakes of one magnitude. The ceiling beside it is the same classifier given the true "
+    "allows: a distance wrong by 20% moves the log strength by 0.24 (in the simulator the median sources of "
+    "neighbouring classes differ by 0.7-1.4 and one magnitude's strengths scatter by 0.3), and more "
+    "stations average amplitude noise down but not the scatter of emission strength between earthquakes "
+    "of one magnitude. The ceiling beside it is the same classifier given the true "
     "distances; the gap between them is what the fix's error costs. Probabilities are calibrated for "
     "classes in equal proportion (balanced), not for how often each magnitude occurs."
 )
