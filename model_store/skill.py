@@ -59,7 +59,7 @@ import numpy as np
 
 from .catalog import Event, format_time
 from .fileio import atomic_write_bytes, atomic_write_text, parse_utc
-from .labels import distance_km  # the one import of the distance formula (moves to model_store.geodesy)
+from .geodesy import distance_km
 from .stats import grouped_bootstrap, percentile_interval
 
 US = 1_000_000  # times are int64 microseconds since 1970-01-01 UTC inside this module

@@ -24,7 +24,8 @@ import torch
 
 from model_store import Calibration
 from model_store.compass import N_SECTORS, sector_centre_deg, sector_index, vector_bearing_deg
-from model_store.labels import TASKS, angular_difference_deg
+from model_store.geodesy import angular_difference_deg
+from model_store.labels import TASKS
 from model_store.outputs import bearing_parameters, bearing_summary, decide
 from model_store.stats import grouped_bootstrap_ci
 

@@ -18,7 +18,8 @@ from typing import Callable
 import numpy as np
 
 from model_store.catalog import Event
-from model_store.labels import NORMAL, azimuth_class, bearing_deg, distance_km, magnitude_class
+from model_store.geodesy import distance_km, initial_bearing_deg
+from model_store.labels import NORMAL, azimuth_class, magnitude_class
 from model_store.skill import detection_range_km, dobrovolsky_radius_km
 from model_store.config import DictConfig
 
@@ -156,7 +157,7 @@ class Labeller:
                 best = (e, d)
         if best:
             e, d = best
-            b = bearing_deg(lat, lon, e.latitude, e.longitude)
+            b = initial_bearing_deg(lat, lon, e.latitude, e.longitude)
             lead = (e.time - end).total_seconds() / 3600
             return WindowLabel(
                 **base, kind=EVENT, magnitude_class=magnitude_class(e.magnitude), azimuth_class=azimuth_class(b),

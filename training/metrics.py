@@ -7,7 +7,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from model_store.labels import angular_difference_deg, azimuth_class_centre_deg
+from model_store.geodesy import angular_difference_deg
+from model_store.labels import azimuth_class_centre_deg
 from model_store.stats import grouped_bootstrap_ci
 
 

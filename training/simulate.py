@@ -29,7 +29,7 @@ import numpy as np
 from model_store import StationSeries
 from model_store.catalog import Event
 from model_store.config import DictConfig
-from model_store.labels import bearing_deg, distance_km
+from model_store.geodesy import distance_km, initial_bearing_deg
 from model_store.skill import detection_range_km as _detection_range_km
 from model_store.stations import Station, load_stations, read_stations
 
@@ -519,7 +519,7 @@ class World:
                     continue
                 amp = c.received_nt(src.strength_nt, r)
                 out.append(Injection(
-                    e.event_id, code, round(r, 2), round(bearing_deg(st.latitude, st.longitude, e.latitude, e.longitude), 2),
+                    e.event_id, code, round(r, 2), round(initial_bearing_deg(st.latitude, st.longitude, e.latitude, e.longitude), 2),
                     round(amp, 4), src.band_hz, src.start, src.end, src.growth_exponent, src.zh_ratio, src.seed,
                     capped=amp >= c.max_amplitude_nt,
                 ))

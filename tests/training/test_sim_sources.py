@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from model_store import read_series
-from model_store.labels import distance_km
+from model_store.geodesy import distance_km
 from model_store.stations import read_stations
 from training.__main__ import main as cli
 from training.config import load_yaml
