@@ -25,11 +25,13 @@ ENV PATH=/opt/venv/bin:$PATH \
     HF_HUB_OFFLINE=1 \
     OMP_NUM_THREADS=2 \
     PRECURSOR_MODEL_STORE=/models \
+    PRECURSOR_STATION_STORE=/stations \
     PORT=8000
 # SIGTERM drains in-flight requests for PRECURSOR_SHUTDOWN_TIMEOUT_S (15 s): give `docker stop` longer
 # (`docker stop -t 20`; the compose file sets stop_grace_period).
 STOPSIGNAL SIGTERM
 COPY --chown=precursor:precursor model_store/models /models
+RUN mkdir /stations && chown precursor:precursor /stations
 COPY docker/entrypoint.sh /usr/local/bin/entrypoint.sh
 COPY docker/healthcheck.py /usr/local/bin/healthcheck.py
 USER precursor

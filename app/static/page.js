@@ -4,6 +4,7 @@ import {
   COLORMAPS, barsChart, chartsToPng, compassChart, fmtNumber, heatDataUrl, heatFigure, lut, timelineChart, utcDate,
   utcTime,
 } from "./charts.js";
+import { initStations, showStation } from "./stations.js";
 
 const $ = (id) => document.getElementById(id);
 const TABLES = Object.fromEntries(Object.entries(COLORMAPS).map(([k, v]) => [k, lut(v)]));
@@ -240,6 +241,7 @@ async function show(kind, text, file) {
     if (first !== null && first >= 0) await selectWindow(first, false);
     else $("window-view").hidden = true;
     finished(`Done: ${file.name}, ${r.summary.windows_analyzed} of ${r.summary.windows_total} windows analysed.`);
+    showStation(r.station.code);
   } else {
     await selectWindow(0, false);
     finished(`Done: ${file.name}.`);
@@ -258,7 +260,9 @@ function summaryRows() {
       ["Sampling", `every ${fmtNumber(r.sampling_interval_s)} s${r.resampled_to_s ? `, decimated to ${fmtNumber(r.resampled_to_s)} s for the model` : ""}`],
       ["Windows", `${r.summary.windows_total} of ${fmtNumber(r.window_hours)} h every ${fmtNumber(r.hop_hours)} h: ${r.summary.windows_analyzed} analysed, ${r.summary.windows_skipped} skipped, ${r.summary.windows_in_alarm} in alarm`],
     );
-    rows.push(["Alarm threshold", r.summary.alarm_threshold.toFixed(2)]);
+    const b = r.baseline;
+    rows.push(["Baseline", b ? `station ${b.station}, version ${b.version}: ${b.windows.used} windows of ${b.days.length} days (${b.first_day} to ${b.last_day})` : "none"],
+              ["Alarm rule", r.summary.alarm_rule], ["False-alarm rate", r.summary.false_alarm_rate]);
   } else {
     rows.unshift(["Image", `${r.input.width}x${r.input.height} PNG${r.input.note ? " (" + r.input.note + ")" : ""}`]);
     rows.push(["Chosen by", r.model.selected_by || "—"], ["Alarm threshold", r.alarm_threshold.toFixed(2)]);
@@ -315,7 +319,8 @@ function tipText(w) {
   if (!w.outputs) {
     lines.push(`skipped: ${w.skipped_reason || "not analysed"}`);
   } else {
-    lines.push(`P(precursor) ${fmtP(w.precursor_probability)}${w.alarm ? " — ALARM" : ""}`,
+    lines.push(`P(precursor) ${fmtP(w.precursor_probability)}${w.alarm ? " — ALARM" : ""}`
+               + (w.background_p_value !== null && w.background_p_value !== undefined ? `, background p ${fmtP(w.background_p_value)}` : ""),
                `magnitude: ${w.outputs.magnitude.label}`,
                `azimuth: ${w.outputs.azimuth.label}${w.outputs.azimuth.bearing_deg !== undefined ? ", bearing " + fmtBearing(w.outputs.azimuth) : ""}`);
   }
@@ -381,7 +386,9 @@ function renderTable() {
     } else {
       const az = w.outputs.azimuth;
       cell(tr, fmtP(w.precursor_probability), { class: "num", "data-field": "p" });
-      cell(tr, w.alarm ? "ALARM" : "no", { "data-field": "alarm", class: w.alarm ? "alarm-text" : "" });
+      const p = w.background_p_value;
+      cell(tr, (w.alarm ? "ALARM" : "no") + (p !== null && p !== undefined ? ` (p ${fmtP(p)})` : ""),
+           { "data-field": "alarm", class: w.alarm ? "alarm-text" : "" });
       cell(tr, w.outputs.magnitude.label, { "data-field": "magnitude" });
       cell(tr, az.label, { "data-field": "azimuth" });
       cell(tr, fmtBearing(az), { "data-field": "bearing", class: "num" });
@@ -585,7 +592,10 @@ async function selectWindow(index, focus) {
     $("window-heading").textContent = `Spectrogram ${state.resultFile.name}`;
   }
   const threshold = state.kind === "analyze" ? state.result.summary.alarm_threshold : state.result.alarm_threshold;
-  $("window-verdict").textContent = `P(precursor) ${fmtP(w.precursor_probability)} — ${w.alarm ? "ALARM" : "no alarm"} (threshold ${threshold.toFixed(2)}); magnitude label ${w.outputs.magnitude.label}, azimuth label ${w.outputs.azimuth.label}.`;
+  const judged = w.background_p_value !== null && w.background_p_value !== undefined
+    ? `background p ${fmtP(w.background_p_value)} against the station's baseline`
+    : `threshold ${threshold === null ? "none" : threshold.toFixed(2)}`;
+  $("window-verdict").textContent = `P(precursor) ${fmtP(w.precursor_probability)} — ${w.alarm ? "ALARM" : "no alarm"} (${judged}); magnitude label ${w.outputs.magnitude.label}, azimuth label ${w.outputs.azimuth.label}.`;
   $("window-verdict").className = `verdict${w.alarm ? " alarm-text" : ""}`;
   $("window-view").hidden = false;
   $("readout").textContent = "Point at a spectrogram for its value.";
@@ -690,6 +700,7 @@ function init() {
     resizing = setTimeout(() => state.kind === "analyze" && renderTimeline(), 150);
   });
   loadModels();
+  initStations({ $, getJson, authHeaders, errorText, stationOf: () => state.result?.station?.code });
 }
 
 init();

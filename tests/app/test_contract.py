@@ -27,7 +27,7 @@ def _readme_status_table() -> dict[tuple[str, str], set[int]]:
     section = README.read_text().split("### Status codes by route", 1)[1].split("\n#", 1)[0]
     table = {}
     for line in section.splitlines():
-        m = re.match(r"\|\s*`(GET|POST) ([^`]+)`\s*\|\s*([0-9, ]+)\|", line)
+        m = re.match(r"\|\s*`(GET|POST|PUT|DELETE) ([^`]+)`\s*\|\s*([0-9, ]+)\|", line)
         if m:
             table[(m.group(1), m.group(2))] = {int(code) for code in m.group(3).split(",")}
     return table

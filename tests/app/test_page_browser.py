@@ -88,7 +88,8 @@ def page_store(tmp_path_factory) -> Path:
 def service(page_store, tmp_path_factory):
     from .live import LiveServer
 
-    server = LiveServer(tmp_path_factory.mktemp("page") / "service.log", model_store=str(page_store))
+    where = tmp_path_factory.mktemp("page")
+    server = LiveServer(where / "service.log", model_store=str(page_store), station_store=str(where / "stations"))
     try:
         server.wait_ready()
         yield server
@@ -155,6 +156,40 @@ def _pixel_time_and_frequency(spec: InputSpec, col: int, row: int, width: int, h
     frame = (col + 0.5) * len(times) / width - 0.5
     bin_ = (height - 1 - row + 0.5) * len(freqs) / height - 0.5
     return float(times[0] + frame * (times[1] - times[0])), float(freqs[0] + bin_ * (freqs[1] - freqs[0]))
+
+
+def test_a_station_gets_a_baseline_from_the_page_and_its_windows_are_judged_by_it(page, lut_day_path, tmp_path):
+    from dataclasses import replace
+    from datetime import timedelta
+
+    from model_store import read_series
+    from training.writers import to_iaga2002
+
+    day = read_series(lut_day_path)
+    files = []
+    for k in (1, 2, 3):
+        files.append(tmp_path / f"lut2023010{k + 1}.sec")
+        files[-1].write_bytes(to_iaga2002(replace(day, start=day.start + timedelta(days=k))))
+    page.fill("#baseline-station", "lut")
+    page.wait_for_selector(".baseline-status.none")
+    assert "LUT (Lombok Utara) has no baseline" in page.inner_text("#baseline-status")
+    page.set_input_files("#baseline-files", [str(f) for f in files])
+    with page.expect_response(lambda r: r.url.endswith("/v2/stations/lut/baseline")) as made:
+        page.click("#baseline-make")
+    assert made.value.status == 201
+    page.wait_for_selector(".baseline-status.has")
+    status = page.inner_text("#baseline-status")
+    assert "Made: LUT. Version 1" in status and "12 of 12 windows used; dropped: none" in status
+
+    response = _analyze_in_page(page, str(lut_day_path), model=CROSS_MODEL)
+    assert response.status == 200 and response.json()["baseline"]["version"] == "1"
+    page.wait_for_selector("#window-view[data-ready]")
+    assert page.inner_text("[data-field='baseline']").startswith("station LUT, version 1: 12 windows of 3 days")
+    assert "background_p_value <= 0.05" in page.inner_text("[data-field='alarm-rule']")
+    alarms = _texts(page, "#window-table td[data-field='alarm']")
+    assert len(alarms) == 4 and all("(p " in a for a in alarms)
+    page.click("#baseline-delete")
+    page.wait_for_selector(".baseline-status.none")
 
 
 def test_a_station_day_gives_a_timeline_and_each_window_with_its_explanations(page, service, lut_day_path, shots):
