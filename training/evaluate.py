@@ -25,7 +25,7 @@ import torch
 from model_store import Calibration
 from model_store.compass import N_SECTORS, sector_centre_deg, sector_index, vector_bearing_deg
 from model_store.labels import TASKS, angular_difference_deg
-from model_store.outputs import bearing_parameters, bearing_summary, decide
+from model_store.outputs import decide, serve
 from model_store.stats import grouped_bootstrap_ci
 
 from .calibrate import reliability, uncalibrated
@@ -53,23 +53,25 @@ class ServedOutputs:
 
     @classmethod
     def from_raw(cls, raw: dict[str, np.ndarray], calibration: Calibration, azimuth_head: str) -> ServedOutputs:
-        from .train import served_probabilities
-
-        probs = served_probabilities(raw, calibration, azimuth_head)
+        """What :func:`model_store.outputs.serve` serves for ``raw`` (and, for the before/after calibration
+        comparison, what it serves without temperatures); the sector head's bearing given an event is the
+        centre of its most probable sector."""
+        tensors = {k: torch.from_numpy(v) for k, v in raw.items()}
+        served = serve(tensors, calibration, azimuth_head)
+        before = serve(tensors, uncalibrated(calibration), azimuth_head).probabilities
+        probs = served.probabilities
         n = len(probs["magnitude"])
         parts: dict[str, np.ndarray] = {}
-        if azimuth_head == "bearing":
-            tensors = {k: torch.from_numpy(v) for k, v in raw.items() if k != "physics"}
-            bearing = bearing_summary(*bearing_parameters(tensors, calibration))[0]
+        if served.bearing_deg is not None:
+            bearing = served.bearing_deg
             parts["fused"] = bearing
             if "physics" in raw:
                 parts["direction finder (not learnt)"] = vector_bearing_deg(raw["physics"][:, 0], raw["physics"][:, 1])
         else:
             bearing = sector_centre_deg(probs["azimuth"][:, :N_SECTORS].argmax(axis=1))
         expected = calibration.alarm_expected_false_alarm_rate
-        return cls(probs, served_probabilities(raw, uncalibrated(calibration), azimuth_head),
-                   np.full(n, calibration.alarm_threshold), np.full(n, np.nan if expected is None else expected),
-                   bearing, parts)
+        return cls(probs, before, np.full(n, calibration.alarm_threshold),
+                   np.full(n, np.nan if expected is None else expected), bearing, parts)
 
     def subset(self, idx: np.ndarray) -> ServedOutputs:
         pick = lambda d: {k: v[idx] for k, v in d.items()}  # noqa: E731
