@@ -21,6 +21,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
+from sklearn.metrics import roc_auc_score
 
 from model_store import Calibration
 from model_store.compass import N_SECTORS, sector_centre_deg, sector_index, vector_bearing_deg
@@ -96,21 +97,12 @@ def bootstrap(values: np.ndarray, groups: Sequence[str], stat: Callable[[np.ndar
 
 
 def roc_auc(scores: np.ndarray, positive: np.ndarray) -> float | None:
-    """Probability that a random positive scores above a random negative (ties count half)."""
-    pos, neg = scores[positive], scores[~positive]
-    if len(pos) == 0 or len(neg) == 0:
+    """Probability that a random positive scores above a random negative, ties counting half
+    (:func:`sklearn.metrics.roc_auc_score`); None without both positives and negatives."""
+    positive = np.asarray(positive, dtype=bool)
+    if positive.all() or not positive.any():
         return None
-    order = np.argsort(np.concatenate([pos, neg]), kind="mergesort")
-    ranks = np.empty(len(order))
-    values = np.concatenate([pos, neg])[order]
-    i = 0
-    while i < len(values):  # average ranks over ties
-        j = i
-        while j + 1 < len(values) and values[j + 1] == values[i]:
-            j += 1
-        ranks[order[i : j + 1]] = (i + j) / 2.0 + 1
-        i = j + 1
-    return float((ranks[: len(pos)].sum() - len(pos) * (len(pos) + 1) / 2) / (len(pos) * len(neg)))
+    return float(roc_auc_score(positive, scores))
 
 
 def direction_metrics(pred_deg: np.ndarray, true_deg: np.ndarray, groups: Sequence[str], n_boot: int) -> dict[str, Any]:
