@@ -21,7 +21,7 @@ from model_store.fileio import atomic_write_bytes, atomic_write_text
 from model_store.stations import STATION_COLUMNS, read_stations
 
 from .config import load_yaml
-from .data import SampleSet
+from .samples import SampleSet
 from .dataset import BuildConfig, build_real, build_sim
 from .simulate import World
 from .train import TrainConfig, train
@@ -125,7 +125,7 @@ class LoadedData:
 def _load_data(data_dir: str, representation: str) -> LoadedData:
     from model_store.labels import TASKS
 
-    from .data import load_samples
+    from .samples import load_samples
     from .dataset import load_input_specs, read_calibration_normals, read_samples
 
     info = json.loads((Path(data_dir) / "dataset.json").read_text())

@@ -19,7 +19,7 @@ from model_store import Calibration, InputSpec
 from model_store.compass import vector_bearing_deg
 from model_store.labels import TASKS
 
-from .data import SampleSet
+from .samples import SampleSet
 from .evaluate import ServedOutputs, direction_metrics, headline, score
 from .metrics import task_report
 from .train import TrainConfig, calibrate_on, predict_raw, train

@@ -12,7 +12,7 @@ import torch
 
 from model_store import InputSpec, ModelRegistry, load_checkpoint
 from training.cv import _training_side_normals, carve_validation, make_folds
-from training.data import SampleSet, inverse_frequency_weights
+from training.samples import SampleSet, inverse_frequency_weights
 from training.metrics import azimuth_errors, classification_metrics
 from training.train import TrainConfig, train
 
