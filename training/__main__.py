@@ -149,7 +149,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     model_store checkpoint in OUT/checkpoint."""
     from model_store import save_checkpoint
 
-    from .cv import carve_validation
+    from .folds import carve_validation
     from .distributed import setup, teardown
     from .train import calibrate_on
 
@@ -200,7 +200,8 @@ def _provenance(info: dict, data_dir: str) -> dict:
 
 
 def cmd_cv(args: argparse.Namespace) -> int:
-    from .cv import run_cv, write_outputs
+    from .cv import run_cv
+    from .cv_report import write_report
 
     cv = dict(load_yaml(args.config).get("cv") or {})
     cfg = _train_config(args.config, {"epochs": args.epochs})
@@ -211,7 +212,7 @@ def cmd_cv(args: argparse.Namespace) -> int:
         if args.controls else 0, seed=cfg.seed, progress=not args.quiet, calibration_normals=data.calibration_normals,
     )
     report["dataset"] = {"name": Path(args.data).name, "summary": data.info["summary"]}
-    write_outputs(report, args.out)
+    write_report(report, args.out)
     logger.info("report written to %s", Path(args.out) / "report.md")
     return 0
 

@@ -11,9 +11,10 @@ import pytest
 import torch
 
 from model_store import InputSpec, ModelRegistry, load_checkpoint
-from training.cv import _training_side_normals, carve_validation, make_folds
-from training.samples import SampleSet, inverse_frequency_weights
+from training.cv import _training_side_normals
+from training.folds import carve_validation, make_folds
 from training.metrics import azimuth_errors, classification_metrics
+from training.samples import SampleSet, inverse_frequency_weights
 from training.train import TrainConfig, train
 
 SPEC = InputSpec(image_height=32, image_width=32)
