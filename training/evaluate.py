@@ -74,6 +74,16 @@ class ServedOutputs:
         return cls(probs, before, np.full(n, calibration.alarm_threshold),
                    np.full(n, np.nan if expected is None else expected), bearing, parts)
 
+    @property
+    def precursor_probability(self) -> np.ndarray:
+        """P(event) of each window, as :func:`model_store.outputs.decide` reads it from the served probabilities."""
+        return decide(self.probabilities, Calibration()).precursor_probability
+
+    @property
+    def alarm(self) -> np.ndarray:
+        """Each window's alarm at its own operating point (pooled folds each bring their calibration's)."""
+        return self.precursor_probability >= self.alarm_threshold
+
     def subset(self, idx: np.ndarray) -> ServedOutputs:
         pick = lambda d: {k: v[idx] for k, v in d.items()}  # noqa: E731
         return ServedOutputs(pick(self.probabilities), pick(self.probabilities_uncalibrated),
@@ -146,7 +156,7 @@ def score(rows: list[dict[str, str]], magnitude: np.ndarray, azimuth: np.ndarray
     probs = outputs.probabilities
     decisions = decide(probs, Calibration())  # labels do not depend on the operating point
     p_event = decisions.precursor_probability
-    alarm = p_event >= outputs.alarm_threshold
+    alarm = outputs.alarm
     report: dict[str, Any] = {"windows": len(rows), "event_windows": int(is_event.sum())}
     for task in TASKS:
         report[task] = task_report(magnitude if task == "magnitude" else azimuth, decisions.labels[task],
