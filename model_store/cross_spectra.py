@@ -104,14 +104,21 @@ def induction_arrow(h: np.ndarray, d: np.ndarray, z: np.ndarray) -> np.ndarray:
     return np.linalg.solve(gram, horizontal.conj().T @ z.ravel())
 
 
+def remove_induction(freqs: np.ndarray, x: np.ndarray, band_hz: tuple[float, float]) -> tuple[np.ndarray, np.ndarray]:
+    """The induction arrow (complex A, B) fitted on the cells of ``band_hz`` (``low <= f < high``) of a
+    (3, F, T) STFT of H, D, Z, and the Z it leaves, ``Zr = Z - A H - B D``, on every cell (F, T)."""
+    h, d, z = x
+    ref = (freqs >= band_hz[0]) & (freqs < band_hz[1])
+    arrow = induction_arrow(h[ref], d[ref], z[ref])
+    return arrow, z - arrow[0] * h - arrow[1] * d
+
+
 def cross_channels(freqs: np.ndarray, x: np.ndarray, nperseg: int, band: np.ndarray,
                    induction_band_hz: tuple[float, float] | None, smoothing: tuple[int, int]) -> np.ndarray:
     """(3, F, T) STFT of H, D, Z -> (3, F_band, T): ZH, ZD and HD coherency, each in [-1, 1]."""
     h, d, z = x
     if induction_band_hz is not None:
-        ref = (freqs >= induction_band_hz[0]) & (freqs < induction_band_hz[1])
-        a, b = induction_arrow(h[ref], d[ref], z[ref])
-        z = z - a * h - b * d
+        z = remove_induction(freqs, x, induction_band_hz)[1]
     h, d, z = h[band], d[band], z[band]
     size = (max(1, smoothing[0]), max(1, smoothing[1]))
 
@@ -126,4 +133,6 @@ def cross_channels(freqs: np.ndarray, x: np.ndarray, nperseg: int, band: np.ndar
     return np.clip(np.stack([s_zh / norm, s_zd / norm, 2.0 * s_hd / (s_hh + s_dd + EPS_PSD)]), -1.0, 1.0)
 
 
-__all__ = ["CROSS_CHANNELS", "cross_channels", "induction_arrow", "one_sided_psd", "stft", "uniform_filter"]
+__all__ = [
+    "CROSS_CHANNELS", "cross_channels", "induction_arrow", "one_sided_psd", "remove_induction", "stft", "uniform_filter",
+]

@@ -22,7 +22,7 @@ from model_store.fileio import atomic_write_bytes, atomic_write_text
 from model_store.stations import STATION_COLUMNS, read_stations
 
 from .config import load_yaml
-from .data import SampleSet
+from .samples import SampleSet
 from .dataset import BuildConfig, build_real, build_sim
 from .simulate import World
 from .train import TrainConfig, train
@@ -52,8 +52,20 @@ class _Help(argparse.ArgumentDefaultsHelpFormatter):
         return super()._get_help_string(action)
 
 
-def _parser(sub, name: str, **kwargs) -> argparse.ArgumentParser:
-    return sub.add_parser(name, formatter_class=_Help, **kwargs)
+# options that mean the same in every command that takes them
+SHARED_OPTIONS: dict[str, dict[str, Any]] = {
+    "--data": {"required": True, "help": "dataset directory from build-dataset"},
+    "--run": {"required": True, "help": "run directory of 'train'"},
+}
+
+
+def _parser(sub, name: str, func, *shared: str, **kwargs) -> argparse.ArgumentParser:
+    """The subcommand ``name`` that runs ``func``, taking the ``shared`` options first."""
+    p = sub.add_parser(name, formatter_class=_Help, **kwargs)
+    p.set_defaults(func=func)
+    for option in shared:
+        p.add_argument(option, **SHARED_OPTIONS[option])
+    return p
 
 
 def _sim_config(args: argparse.Namespace):
@@ -126,7 +138,7 @@ class LoadedData:
 def _load_data(data_dir: str, representation: str) -> LoadedData:
     from model_store.labels import TASKS
 
-    from .data import load_samples
+    from .samples import load_samples
     from .dataset import load_input_specs, read_calibration_normals, read_samples
 
     info = json.loads((Path(data_dir) / "dataset.json").read_text())
@@ -150,7 +162,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     model_store checkpoint in OUT/checkpoint."""
     from model_store import save_checkpoint
 
-    from .cv import carve_validation
+    from .folds import carve_validation
     from .distributed import setup, teardown
     from .train import calibrate_on
 
@@ -201,7 +213,8 @@ def _provenance(info: dict, data_dir: str) -> dict:
 
 
 def cmd_cv(args: argparse.Namespace) -> int:
-    from .cv import run_cv, write_outputs
+    from .cv import run_cv
+    from .cv_report import write_report
 
     cv = dict(load_yaml(args.config).get("cv") or {})
     cfg = _train_config(args.config, {"epochs": args.epochs})
@@ -212,7 +225,7 @@ def cmd_cv(args: argparse.Namespace) -> int:
         if args.controls else 0, seed=cfg.seed, progress=not args.quiet, calibration_normals=data.calibration_normals,
     )
     report["dataset"] = {"name": Path(args.data).name, "summary": data.info["summary"]}
-    write_outputs(report, args.out)
+    write_report(report, args.out)
     logger.info("report written to %s", Path(args.out) / "report.md")
     return 0
 
@@ -344,19 +357,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--log-level", default="INFO", type=str.upper, choices=LOG_LEVELS, help="logging level")
     sub = p.add_subparsers(dest="command", required=True)
 
-    s = _parser(sub, "simulate", help="write a simulated world as raw station files")
+    s = _parser(sub, "simulate", cmd_simulate, help="write a simulated world as raw station files")
     s.add_argument("--config", help="YAML with a 'simulator' section (configs/sim_default.yaml)")
     s.add_argument("--out", required=True, help="output directory")
     s.add_argument("--days", type=positive_int, help="override the config's number of days")
     s.add_argument("--format", choices=("frg604rc", "iaga2002"), default="frg604rc", help="raw file format")
-    s.set_defaults(func=cmd_simulate)
 
-    sc = _parser(sub, "sim-coverage", help="count the events a simulated world's stations see (0/1/2/3+ stations)")
+    sc = _parser(sub, "sim-coverage", cmd_sim_coverage,
+                 help="count the events a simulated world's stations see (0/1/2/3+ stations)")
     sc.add_argument("--config", help="YAML with a 'simulator' section (configs/sim_dense_array.yaml)")
     sc.add_argument("--days", type=positive_int, help="override the config's number of days")
-    sc.set_defaults(func=cmd_sim_coverage)
 
-    b = _parser(sub, "build-dataset", help="label windows and write spectrogram PNGs + metadata")
+    b = _parser(sub, "build-dataset", cmd_build_dataset, help="label windows and write spectrogram PNGs + metadata")
     b.add_argument("--source", choices=("sim", "real"), required=True, help="simulated world or real archives")
     b.add_argument("--config", help="YAML with simulator/labels/dataset/input_spec sections")
     b.add_argument("--out", required=True, help="dataset directory")
@@ -369,50 +381,43 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--quiet", action="store_true", help="no progress bar (progress is logged every 50 days)")
     b.add_argument("--workers", type=positive_int, default=os.cpu_count() or 1,
                    help="processes simulating days in parallel (simulated source; the result does not depend on it)")
-    b.set_defaults(func=cmd_build_dataset)
 
-    t = _parser(sub, "train", help="train a model on a dataset (torchrun-compatible)")
+    t = _parser(sub, "train", cmd_train, "--data", help="train a model on a dataset (torchrun-compatible)")
     t.add_argument("--config", help="YAML with a 'train' section (configs/default_model.yaml)")
-    t.add_argument("--data", required=True, help="dataset directory from build-dataset")
     t.add_argument("--out", required=True, help="run directory (resume state, history, checkpoint)")
     t.add_argument("--name", default="precursor", help="model name written into the checkpoint")
     t.add_argument("--epochs", type=positive_int, help="override the config's number of epochs")
     t.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
     t.add_argument("--quiet", action="store_true", help="no per-batch progress bars (epochs are still logged)")
-    t.set_defaults(func=cmd_train)
 
-    c = _parser(sub, "cv", help="grouped cross-validation with baselines and a shuffled-label control")
+    c = _parser(sub, "cv", cmd_cv, "--data",
+                help="grouped cross-validation with baselines and a shuffled-label control")
     c.add_argument("--scheme", choices=("loeo", "loso", "time"), help="split by event, station or time (default: the config's)")
     c.add_argument("--config", help="YAML with 'train' and 'cv' sections")
-    c.add_argument("--data", required=True, help="dataset directory from build-dataset")
     c.add_argument("--out", required=True, help="report directory")
     c.add_argument("--folds", type=positive_int, help="number of folds (default: the config's cv.folds)")
     c.add_argument("--max-folds", type=positive_int, help="run only the first N folds (the report says how many)")
     c.add_argument("--epochs", type=positive_int, help="epochs per fold (default: the config's)")
     c.add_argument("--no-controls", dest="controls", action="store_false", help="skip the shuffled-label control")
     c.add_argument("--quiet", action="store_true", help="no per-batch progress bars (folds and epochs are still logged)")
-    c.set_defaults(func=cmd_cv)
 
-    v = _parser(sub, "evaluate", help="score a trained checkpoint on another dataset (e.g. an independent world)")
-    v.add_argument("--run", required=True, help="run directory of 'train'")
-    v.add_argument("--data", required=True, help="dataset directory from build-dataset")
+    v = _parser(sub, "evaluate", cmd_evaluate, "--run", "--data",
+                help="score a trained checkpoint on another dataset (e.g. an independent world)")
     v.add_argument("--out", required=True, help="report JSON to write")
-    v.set_defaults(func=cmd_evaluate)
 
-    g = _parser(sub, "ceilings", help="magnitude ceilings of one station from simulated ground truth")
+    g = _parser(sub, "ceilings", cmd_ceilings, help="magnitude ceilings of one station from simulated ground truth")
     g.add_argument("--data", required=True, help="a simulated dataset")
     g.add_argument("--folds", type=positive_int, default=5, help="event-grouped folds")
     g.add_argument("--out", required=True, help="JSON to write")
-    g.set_defaults(func=cmd_ceilings)
 
-    r = _parser(sub, "real-check", help="real quiet days and injection-recovery on real backgrounds")
-    r.add_argument("--run", required=True, help="run directory of 'train'")
+    r = _parser(sub, "real-check", cmd_real_check, "--run",
+                help="real quiet days and injection-recovery on real backgrounds")
     r.add_argument("--real", nargs="+", required=True, help="real station files (quiet days)")
     r.add_argument("--config", required=True, help="the simulator config whose emissions are injected")
     r.add_argument("--out", required=True, help="JSON to write")
-    r.set_defaults(func=cmd_real_check)
 
-    bl = _parser(sub, "baseline", help="a station's baseline from days of its own record (see docs: station baselines)")
+    bl = _parser(sub, "baseline", cmd_baseline,
+                 help="a station's baseline from days of its own record (see docs: station baselines)")
     bl.add_argument("--store", required=True, help="the station store (the service's PRECURSOR_STATION_STORE)")
     bl.add_argument("--station", required=True, help="the station's code")
     bl.add_argument("files", nargs="+", help="days of the station's record, any supported format (.gz or not)")
@@ -423,29 +428,24 @@ def build_parser() -> argparse.ArgumentParser:
                     help="usable windows needed")
     bl.add_argument("--false-alarm-rate", type=float, default=BaselineRules.false_alarm_rate,
                     help="alarm when background_p_value is at most this")
-    bl.set_defaults(func=cmd_baseline)
 
-    mr = _parser(sub, "model-report", help="merge the reports of `make model` (see the Makefile)")
+    mr = _parser(sub, "model-report", cmd_model_report, help="merge the reports of `make model` (see the Makefile)")
     mr.add_argument("--runs", required=True, help="the run directory holding every report")
     mr.add_argument("--out", required=True, help="directory for report.md, figures and manifest metrics")
-    mr.set_defaults(func=cmd_model_report)
 
-    k = _parser(sub, "sim-check", help="compare real station files with the simulated background")
+    k = _parser(sub, "sim-check", cmd_sim_check, help="compare real station files with the simulated background")
     k.add_argument("--real", nargs="+", required=True, help="real station files")
     k.add_argument("--config", help="YAML with simulator and labels sections (not needed with --measure-traits)")
     k.add_argument("--days", type=positive_int, default=30, help="simulated days to compare")
     k.add_argument("--out", help="write the comparison as JSON")
     k.add_argument("--measure-traits", action="store_true", help="print the station traits measured on the files")
-    k.set_defaults(func=cmd_sim_check)
 
-    e = _parser(sub, "export", help="put a trained checkpoint into a model store")
-    e.add_argument("--run", required=True, help="run directory of 'train'")
+    e = _parser(sub, "export", cmd_export, "--run", help="put a trained checkpoint into a model store")
     e.add_argument("--store", required=True, help="model store directory (model_store/models)")
     e.add_argument("--name", required=True, help="model name in the store")
     e.add_argument("--metrics", help="JSON object of report summaries to add to the manifest's metrics")
     e.add_argument("--version", help="version to store it as (default: the next number)")
     e.add_argument("--default", action="store_true", help="make it the store's default model")
-    e.set_defaults(func=cmd_export)
     return p
 
 

@@ -30,7 +30,7 @@ import numpy as np
 from model_store.fileio import parse_utc
 from model_store.labels import MAGNITUDE_CLASSES
 
-from .cv import make_folds
+from .folds import make_folds
 from .dataset import read_samples
 from .metrics import classification_metrics
 

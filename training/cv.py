@@ -1,138 +1,36 @@
-"""Honest validation: grouped folds, validation carved from the training side, baselines, controls.
+"""Cross-validation: every fold trained, calibrated and tested with the exported model's recipe.
 
-Schemes: ``loeo`` groups by catalogue event (every window of one earthquake, at every station, on the
-same side; Normal windows grouped by station-day), ``loso`` by station, ``time`` by contiguous time
-blocks with ``gap_blocks`` left out on each side of the test block. Early stopping and model selection
-use a validation split of whole groups taken from the training side only.
+Folds and validation splits come from :mod:`training.folds`, the baselines beside the model from
+:mod:`training.baselines`; the pooled test outputs are scored by :mod:`training.evaluate` and the report
+is written by :mod:`training.cv_report`. Early stopping, model selection and calibration use only a
+validation split of whole groups from each fold's training side.
 """
 
 from __future__ import annotations
 
 import logging
-from collections import Counter
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from model_store import Calibration, InputSpec
-from model_store.compass import vector_bearing_deg
+from model_store.compass import sector_centre_deg
 from model_store.labels import TASKS
 
-from .data import SampleSet
-from .evaluate import ServedOutputs, direction_metrics, headline, score
-from .metrics import task_report
+from .baselines import (
+    direction_finder_scores,
+    event_station_prior,
+    given_event_scores,
+    label_scores,
+    majority_baseline,
+    station_prior_baseline,
+)
+from .evaluate import ServedOutputs, score
+from .folds import SCHEME_KEYS, carve_validation, make_folds
+from .samples import SampleSet
 from .train import TrainConfig, calibrate_on, predict_raw, train
 
 logger = logging.getLogger(__name__)
-
-SCHEME_KEYS = {"loeo": "group_event", "loso": "group_station", "time": "group_time_block"}
-
-
-def _groups(rows: list[dict[str, str]], key: str) -> np.ndarray:
-    return np.array([r[key] for r in rows])
-
-
-def make_folds(rows: list[dict[str, str]], scheme: str, k: int, seed: int = 0, gap_blocks: int = 1) -> list[tuple[np.ndarray, np.ndarray]]:
-    """(train, test) index pairs; every group lies wholly on one side, checked before returning."""
-    if scheme not in SCHEME_KEYS:
-        raise ValueError(f"unknown scheme {scheme!r}; choose from {', '.join(SCHEME_KEYS)}")
-    if isinstance(k, bool) or not isinstance(k, int) or k < 2:  # one fold would train on nothing
-        raise ValueError(f"cross-validation needs at least 2 folds (cv.folds / --folds), got {k!r}")
-    groups = _groups(rows, SCHEME_KEYS[scheme])
-    unique = sorted(set(groups))
-    if len(unique) < 2:
-        raise ValueError(f"{scheme}: need at least two groups, found {len(unique)}")
-    k = min(k, len(unique))
-    folds: list[tuple[np.ndarray, np.ndarray]] = []
-    if scheme == "time":
-        blocks = sorted(unique, key=int)
-        chunks = np.array_split(np.arange(len(blocks)), k)
-        for chunk in chunks:
-            test_blocks = {blocks[i] for i in chunk}
-            lo, hi = chunk[0] - gap_blocks, chunk[-1] + gap_blocks
-            banned = {blocks[i] for i in range(max(0, lo), min(len(blocks), hi + 1))}
-            test = np.flatnonzero(np.isin(groups, list(test_blocks)))
-            train_idx = np.flatnonzero(~np.isin(groups, list(banned)))
-            folds.append((train_idx, test))
-    else:
-        # balance fold sizes: largest groups first, each to the currently smallest fold
-        sizes = Counter(groups)
-        tiebreak = dict(zip(unique, np.random.default_rng(seed).permutation(len(unique))))
-        order = sorted(unique, key=lambda g: (-sizes[g], tiebreak[g]))
-        assign: dict[str, int] = {}
-        load = [0] * k
-        for g in order:
-            f = int(np.argmin(load))
-            assign[g] = f
-            load[f] += sizes[g]
-        fold_of = np.array([assign[g] for g in groups])
-        folds = [(np.flatnonzero(fold_of != f), np.flatnonzero(fold_of == f)) for f in range(k)]
-    for train_idx, test_idx in folds:
-        shared = set(groups[train_idx]) & set(groups[test_idx])
-        if shared:
-            raise AssertionError(f"{scheme}: groups on both sides of a fold: {sorted(shared)[:5]}")
-    return folds
-
-
-def carve_validation(rows: list[dict[str, str]], train_idx: np.ndarray, key: str, fraction: float,
-                     seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Split training indices into (fit, validation) by whole groups of ``key``."""
-    groups = _groups(rows, key)[train_idx]
-    unique = sorted(set(groups))
-    rng = np.random.default_rng(seed)
-    n_val = max(1, int(round(fraction * len(unique)))) if len(unique) > 1 else 0
-    val_groups = set(rng.permutation(unique)[:n_val].tolist())
-    is_val = np.isin(groups, list(val_groups))
-    return train_idx[~is_val], train_idx[is_val]
-
-
-# ---------------------------------------------------------------------------- baselines
-def majority_baseline(data: SampleSet, train_idx: np.ndarray, test_idx: np.ndarray) -> dict[str, np.ndarray]:
-    out = {}
-    for task in TASKS:
-        y = getattr(data, task)
-        out[task] = np.full(len(test_idx), np.bincount(y[train_idx], minlength=len(TASKS[task])).argmax())
-    return out
-
-
-def _station_mode(stations: np.ndarray, y: np.ndarray, n: int, train_idx: np.ndarray, test_idx: np.ndarray) -> np.ndarray:
-    overall = np.bincount(y[train_idx], minlength=n).argmax() if len(train_idx) else 0
-    prior = {s: np.bincount(y[train_idx][stations[train_idx] == s], minlength=n).argmax() for s in set(stations[train_idx])}
-    return np.array([prior.get(s, overall) for s in stations[test_idx]])
-
-
-def station_prior_baseline(data: SampleSet, train_idx: np.ndarray, test_idx: np.ndarray) -> dict[str, np.ndarray]:
-    """Each station's most frequent training class (the majority class for unseen stations)."""
-    stations = np.array([r["station"] for r in data.rows])
-    return {task: _station_mode(stations, getattr(data, task), len(TASKS[task]), train_idx, test_idx) for task in TASKS}
-
-
-def event_station_prior(data: SampleSet, train_idx: np.ndarray, test_idx: np.ndarray) -> dict[str, np.ndarray]:
-    """Among event windows only: each station's most frequent magnitude class and sector (a geometry prior)."""
-    stations = np.array([r["station"] for r in data.rows])
-    ev = data.is_event
-    tr, te = train_idx[ev[train_idx]], test_idx[ev[test_idx]]
-    return {task: _station_mode(stations, getattr(data, task), len(TASKS[task]) - 1, tr, te) for task in TASKS}
-
-
-def _label_scores(data: SampleSet, idx: np.ndarray, preds: dict[str, np.ndarray], n_boot: int) -> dict[str, Any]:
-    rows = [data.rows[i] for i in idx]
-    groups = [r["group_event"] for r in rows]
-    is_event = data.is_event[idx]
-    return {task: task_report(getattr(data, task)[idx], preds[task], TASKS[task], groups, is_event, n_boot=n_boot)
-            for task in TASKS}
-
-
-def _given_event_scores(data: SampleSet, idx: np.ndarray, mag: np.ndarray, bearing: np.ndarray, n_boot: int) -> dict[str, Any]:
-    """Scores of predictions made for the event windows among ``idx``."""
-    ev_idx = idx[data.is_event[idx]]
-    groups = [data.rows[i]["group_event"] for i in ev_idx]
-    return {
-        "magnitude_given_event": task_report(data.magnitude[ev_idx], mag, TASKS["magnitude"][:-1], groups,
-                                             np.ones(len(ev_idx), bool), n_boot=n_boot),
-        "azimuth_given_event": direction_metrics(bearing, data.bearing[ev_idx], groups, n_boot),
-    }
 
 
 # ---------------------------------------------------------------------------- one fold
@@ -176,7 +74,7 @@ def run_cv(data: SampleSet, spec: InputSpec, cfg: TrainConfig, scheme: str = "lo
     folds = make_folds(data.rows, scheme, k, seed)
     run = folds[: max_folds or len(folds)]
     key = SCHEME_KEYS[scheme]
-    pooled_idx, pooled_out, calibrations, fold_summaries = [], [], [], []
+    pooled_idx, pooled_out, fold_summaries = [], [], []
     baseline_preds: dict[str, list] = {"majority": [], "station_prior": []}
     prior_given_event: list[tuple[np.ndarray, np.ndarray]] = []
     physics: list[np.ndarray] = []
@@ -191,13 +89,12 @@ def run_cv(data: SampleSet, spec: InputSpec, cfg: TrainConfig, scheme: str = "lo
         served, calibration, raw_test = _served(result.model, val, data.images[test_idx], spec, cfg, fold_normals)
         pooled_idx.append(test_idx)
         pooled_out.append(served)
-        calibrations.append(calibration.to_dict())
         if "physics" in raw_test:
             physics.append(raw_test["physics"][data.is_event[test_idx]])
         baseline_preds["majority"].append(majority_baseline(data, train_idx, test_idx))
         baseline_preds["station_prior"].append(station_prior_baseline(data, train_idx, test_idx))
         prior = event_station_prior(data, train_idx, test_idx)
-        prior_given_event.append((prior["magnitude"], prior["azimuth"] * 45.0))
+        prior_given_event.append((prior["magnitude"], sector_centre_deg(prior["azimuth"])))
         if fi < shuffled_control_folds:
             # same recipe (training, selection and calibration) with labels permuted across the training side:
             # must land at chance on the test side
@@ -222,15 +119,11 @@ def run_cv(data: SampleSet, spec: InputSpec, cfg: TrainConfig, scheme: str = "lo
         "baselines": {}, "controls": {}, "folds": fold_summaries,
     }
     for name, preds in baseline_preds.items():
-        report["baselines"][name] = _label_scores(data, idx, {t: np.concatenate([p[t] for p in preds]) for t in TASKS}, 200)
-    report["baselines"]["event_station_prior"] = _given_event_scores(
+        report["baselines"][name] = label_scores(data, idx, {t: np.concatenate([p[t] for p in preds]) for t in TASKS}, 200)
+    report["baselines"]["event_station_prior"] = given_event_scores(
         data, idx, np.concatenate([m for m, _ in prior_given_event]), np.concatenate([b for _, b in prior_given_event]), 200)
     if physics:
-        vec = np.concatenate(physics)
-        bearing = vector_bearing_deg(vec[:, 0], vec[:, 1])
-        ev_idx = idx[data.is_event[idx]]
-        report["baselines"]["direction_finder"] = {"azimuth_given_event": direction_metrics(
-            bearing, data.bearing[ev_idx], [data.rows[i]["group_event"] for i in ev_idx], 200)}
+        report["baselines"]["direction_finder"] = direction_finder_scores(data, idx, np.concatenate(physics), 200)
     if control_idx:
         cidx = np.concatenate(control_idx)
         crow = [data.rows[i] for i in cidx]
@@ -241,28 +134,4 @@ def run_cv(data: SampleSet, spec: InputSpec, cfg: TrainConfig, scheme: str = "lo
     return report
 
 
-def summary(report: dict[str, Any]) -> dict[str, Any]:
-    """The compact form stored in a model's manifest."""
-    m = report["model"]
-    out = {
-        "scheme": report["scheme"], "folds_run": report["folds_run"], "folds_total": report["folds_total"],
-        "test_windows": report["test_windows"], "train_config": report["train_config"],
-        **headline(m),
-        "labels": {t: {k: m[t][k] for k in ("accuracy", "balanced_accuracy", "macro_f1", "mcc")} for t in TASKS},
-        "ece_after_calibration": {t: m["calibration"][t]["after"]["ece"] for t in m["calibration"]},
-    }
-    return out
-
-
-def write_outputs(report: dict[str, Any], out_dir: str | Path) -> None:
-    import json
-
-    from model_store.fileio import atomic_write_text
-
-    from .report import render_figures, render_markdown
-
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(out / "report.json", json.dumps(report, indent=2, default=float) + "\n")
-    figures = render_figures(report, out / "figures")
-    atomic_write_text(out / "report.md", render_markdown(report, figures))
+__all__ = ["run_cv"]

@@ -21,12 +21,13 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
+from sklearn.metrics import roc_auc_score
 
 from model_store import Calibration
 from model_store.compass import N_SECTORS, sector_centre_deg, sector_index, vector_bearing_deg
 from model_store.geodesy import angular_difference_deg
 from model_store.labels import TASKS
-from model_store.outputs import bearing_parameters, bearing_summary, decide
+from model_store.outputs import decide, serve
 from model_store.stats import grouped_bootstrap_ci
 
 from .calibrate import reliability, uncalibrated
@@ -54,23 +55,35 @@ class ServedOutputs:
 
     @classmethod
     def from_raw(cls, raw: dict[str, np.ndarray], calibration: Calibration, azimuth_head: str) -> ServedOutputs:
-        from .train import served_probabilities
-
-        probs = served_probabilities(raw, calibration, azimuth_head)
+        """What :func:`model_store.outputs.serve` serves for ``raw`` (and, for the before/after calibration
+        comparison, what it serves without temperatures); the sector head's bearing given an event is the
+        centre of its most probable sector."""
+        tensors = {k: torch.from_numpy(v) for k, v in raw.items()}
+        served = serve(tensors, calibration, azimuth_head)
+        before = serve(tensors, uncalibrated(calibration), azimuth_head).probabilities
+        probs = served.probabilities
         n = len(probs["magnitude"])
         parts: dict[str, np.ndarray] = {}
-        if azimuth_head == "bearing":
-            tensors = {k: torch.from_numpy(v) for k, v in raw.items() if k != "physics"}
-            bearing = bearing_summary(*bearing_parameters(tensors, calibration))[0]
+        if served.bearing_deg is not None:
+            bearing = served.bearing_deg
             parts["fused"] = bearing
             if "physics" in raw:
                 parts["direction finder (not learnt)"] = vector_bearing_deg(raw["physics"][:, 0], raw["physics"][:, 1])
         else:
             bearing = sector_centre_deg(probs["azimuth"][:, :N_SECTORS].argmax(axis=1))
         expected = calibration.alarm_expected_false_alarm_rate
-        return cls(probs, served_probabilities(raw, uncalibrated(calibration), azimuth_head),
-                   np.full(n, calibration.alarm_threshold), np.full(n, np.nan if expected is None else expected),
-                   bearing, parts)
+        return cls(probs, before, np.full(n, calibration.alarm_threshold),
+                   np.full(n, np.nan if expected is None else expected), bearing, parts)
+
+    @property
+    def precursor_probability(self) -> np.ndarray:
+        """P(event) of each window, as :func:`model_store.outputs.decide` reads it from the served probabilities."""
+        return decide(self.probabilities, Calibration()).precursor_probability
+
+    @property
+    def alarm(self) -> np.ndarray:
+        """Each window's alarm at its own operating point (pooled folds each bring their calibration's)."""
+        return self.precursor_probability >= self.alarm_threshold
 
     def subset(self, idx: np.ndarray) -> ServedOutputs:
         pick = lambda d: {k: v[idx] for k, v in d.items()}  # noqa: E731
@@ -95,21 +108,12 @@ def bootstrap(values: np.ndarray, groups: Sequence[str], stat: Callable[[np.ndar
 
 
 def roc_auc(scores: np.ndarray, positive: np.ndarray) -> float | None:
-    """Probability that a random positive scores above a random negative (ties count half)."""
-    pos, neg = scores[positive], scores[~positive]
-    if len(pos) == 0 or len(neg) == 0:
+    """Probability that a random positive scores above a random negative, ties counting half
+    (:func:`sklearn.metrics.roc_auc_score`); None without both positives and negatives."""
+    positive = np.asarray(positive, dtype=bool)
+    if positive.all() or not positive.any():
         return None
-    order = np.argsort(np.concatenate([pos, neg]), kind="mergesort")
-    ranks = np.empty(len(order))
-    values = np.concatenate([pos, neg])[order]
-    i = 0
-    while i < len(values):  # average ranks over ties
-        j = i
-        while j + 1 < len(values) and values[j + 1] == values[i]:
-            j += 1
-        ranks[order[i : j + 1]] = (i + j) / 2.0 + 1
-        i = j + 1
-    return float((ranks[: len(pos)].sum() - len(pos) * (len(pos) + 1) / 2) / (len(pos) * len(neg)))
+    return float(roc_auc_score(positive, scores))
 
 
 def direction_metrics(pred_deg: np.ndarray, true_deg: np.ndarray, groups: Sequence[str], n_boot: int) -> dict[str, Any]:
@@ -153,7 +157,7 @@ def score(rows: list[dict[str, str]], magnitude: np.ndarray, azimuth: np.ndarray
     probs = outputs.probabilities
     decisions = decide(probs, Calibration())  # labels do not depend on the operating point
     p_event = decisions.precursor_probability
-    alarm = p_event >= outputs.alarm_threshold
+    alarm = outputs.alarm
     report: dict[str, Any] = {"windows": len(rows), "event_windows": int(is_event.sum())}
     for task in TASKS:
         report[task] = task_report(magnitude if task == "magnitude" else azimuth, decisions.labels[task],

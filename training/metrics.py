@@ -1,56 +1,74 @@
-"""Classification metrics per task, azimuth angular errors, and bootstrap intervals over events."""
+"""Classification metrics per task, azimuth angular errors, and bootstrap intervals over events.
+
+The metrics are scikit-learn's (``sklearn.metrics``, a ``train`` extra); what is defined here is only which
+classes they average over: balanced accuracy and macro-F1 over the classes present in ``y_true`` (a class
+no window of the scored set belongs to has no recall), MCC over all classes (the multi-class form, Gorodkin's
+R_K, as :func:`sklearn.metrics.matthews_corrcoef` computes it).
+"""
 
 from __future__ import annotations
 
-import math
+import warnings
 from typing import Any, Sequence
 
 import numpy as np
+from sklearn import metrics as skm
 
 from model_store.geodesy import angular_difference_deg
 from model_store.labels import azimuth_class_centre_deg
 from model_store.stats import grouped_bootstrap_ci
 
 
-def confusion_matrix(y_true: Sequence[int], y_pred: Sequence[int], n_classes: int) -> np.ndarray:
-    cm = np.zeros((n_classes, n_classes), dtype=np.int64)
-    np.add.at(cm, (np.asarray(y_true, dtype=int), np.asarray(y_pred, dtype=int)), 1)
-    return cm
+def accuracy(y_true: Sequence[int], y_pred: Sequence[int]) -> float:
+    """Share of windows whose label is right (nan for none)."""
+    return float(skm.accuracy_score(y_true, y_pred)) if len(y_true) else float("nan")
 
 
-def mcc(cm: np.ndarray) -> float:
-    """Multi-class Matthews correlation (Gorodkin's R_K)."""
-    t, p = cm.sum(axis=1).astype(float), cm.sum(axis=0).astype(float)
-    c, s = float(np.trace(cm)), float(cm.sum())
-    denom = math.sqrt(max(s * s - (p * p).sum(), 0.0)) * math.sqrt(max(s * s - (t * t).sum(), 0.0))
-    return 0.0 if denom == 0 else (c * s - float(t @ p)) / denom
+def balanced_accuracy(y_true: Sequence[int], y_pred: Sequence[int]) -> float:
+    """Mean recall over the classes present in ``y_true`` (nan for no windows)."""
+    if not len(y_true):
+        return float("nan")
+    with warnings.catch_warnings():  # a predicted class no true label has (no recall: not averaged); one label
+        warnings.filterwarnings("ignore", "y_pred contains classes not in y_true")
+        warnings.filterwarnings("ignore", "A single label was found")
+        return float(skm.balanced_accuracy_score(y_true, y_pred))
+
+
+def macro_f1(y_true: Sequence[int], y_pred: Sequence[int]) -> float:
+    """Mean F1 over the classes present in ``y_true`` (nan for no windows)."""
+    if not len(y_true):
+        return float("nan")
+    return float(skm.f1_score(y_true, y_pred, labels=np.unique(y_true), average="macro", zero_division=0))
 
 
 def classification_metrics(y_true: Sequence[int], y_pred: Sequence[int], labels: Sequence[str]) -> dict[str, Any]:
     """Accuracy, balanced accuracy, macro-F1, MCC, per-class precision/recall/F1 and the confusion matrix.
 
-    Balanced accuracy and macro-F1 average over the classes present in ``y_true``.
+    Balanced accuracy and macro-F1 average over the classes present in ``y_true``; a class with no true
+    window has recall None; a class never predicted has precision 0.
     """
+    y_true, y_pred = np.asarray(y_true, dtype=int), np.asarray(y_pred, dtype=int)
     n = len(labels)
-    cm = confusion_matrix(y_true, y_pred, n)
-    support = cm.sum(axis=1)
-    predicted = cm.sum(axis=0)
-    tp = np.diag(cm).astype(float)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        recall = np.where(support > 0, tp / support, np.nan)
-        precision = np.where(predicted > 0, tp / predicted, 0.0)
-        f1 = np.where(precision + np.nan_to_num(recall) > 0,
-                      2 * precision * np.nan_to_num(recall) / (precision + np.nan_to_num(recall)), 0.0)
-    present = support > 0
-    total = int(cm.sum())
+    classes = np.arange(n)
+    if len(y_true):
+        cm = skm.confusion_matrix(y_true, y_pred, labels=classes)
+        precision, recall, f1, support = skm.precision_recall_fscore_support(y_true, y_pred, labels=classes,
+                                                                             zero_division=0)
+        with warnings.catch_warnings():  # one label in both: no correlation to measure, 0
+            warnings.filterwarnings("ignore", "A single label was found")
+            mcc = float(skm.matthews_corrcoef(y_true, y_pred))
+    else:
+        cm = np.zeros((n, n), dtype=np.int64)
+        precision, recall, f1, support = np.zeros(n), np.zeros(n), np.zeros(n), np.zeros(n, dtype=int)
+        mcc = 0.0
     return {
-        "n": total,
-        "accuracy": float(tp.sum() / total) if total else float("nan"),
-        "balanced_accuracy": float(np.nanmean(recall[present])) if present.any() else float("nan"),
-        "macro_f1": float(f1[present].mean()) if present.any() else float("nan"),
-        "mcc": mcc(cm),
+        "n": int(len(y_true)),
+        "accuracy": accuracy(y_true, y_pred),
+        "balanced_accuracy": balanced_accuracy(y_true, y_pred),
+        "macro_f1": macro_f1(y_true, y_pred),
+        "mcc": mcc,
         "per_class": {
-            labels[k]: {"precision": float(precision[k]), "recall": None if np.isnan(recall[k]) else float(recall[k]),
+            labels[k]: {"precision": float(precision[k]), "recall": float(recall[k]) if support[k] else None,
                         "f1": float(f1[k]), "support": int(support[k])}
             for k in range(n)
         },
@@ -102,22 +120,15 @@ def task_report(y_true: np.ndarray, y_pred: np.ndarray, labels: Sequence[str], g
     """Metrics of one task plus event-window-only accuracy and bootstrap CIs over event groups."""
     report = classification_metrics(y_true, y_pred, labels)
     ev = np.asarray(is_event, dtype=bool)
-    report["event_window_accuracy"] = float((y_true[ev] == y_pred[ev]).mean()) if ev.any() else None
+    report["event_window_accuracy"] = accuracy(y_true[ev], y_pred[ev]) if ev.any() else None
     by_group: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     for g in sorted(set(groups)):
         m = np.asarray([x == g for x in groups])
         by_group[g] = (y_true[m], y_pred[m])
     k = len(labels)
-
-    def bal_acc(t, p):
-        return classification_metrics(t, p, labels)["balanced_accuracy"]
-
-    def macro_f1(t, p):
-        return classification_metrics(t, p, labels)["macro_f1"]
-
     report["ci95"] = {
-        "accuracy": bootstrap_ci(by_group, lambda t, p: float((t == p).mean()), n_boot, seed),
-        "balanced_accuracy": bootstrap_ci(by_group, bal_acc, max(200, n_boot // 5), seed),
+        "accuracy": bootstrap_ci(by_group, accuracy, n_boot, seed),
+        "balanced_accuracy": bootstrap_ci(by_group, balanced_accuracy, max(200, n_boot // 5), seed),
         "macro_f1": bootstrap_ci(by_group, macro_f1, max(200, n_boot // 5), seed),
         "resampled_unit": f"{len(by_group)} groups (catalogue events; Normal windows grouped by station-day)",
     }

@@ -25,7 +25,7 @@ from typing import Any
 
 from model_store.fileio import atomic_write_text
 
-from .report import ci, fmt, plot_amplitude, plot_reliability
+from .cv_report import ci, fmt, plot_amplitude, plot_reliability
 
 logger = logging.getLogger(__name__)
 
@@ -146,7 +146,7 @@ def real_table(real: dict[str, Any] | None, power: dict[str, Any] | None) -> lis
 
 def manifest_metrics(r: dict[str, Any], which: str) -> dict[str, Any]:
     """The summary a model's manifest carries (and /v2/models shows)."""
-    from .cv import summary
+    from .cv_report import summary
     from .evaluate import headline
 
     cv = r.get("cv_loeo" if which == "default" else "cv_loeo_power")

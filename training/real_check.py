@@ -59,8 +59,7 @@ def _serve(model: LoadedModel, windows: list[np.ndarray]) -> ServedOutputs:
 def quiet_days(model: LoadedModel, windows: list[RealWindow]) -> dict[str, Any]:
     """Every real window as the service would score it; the check is that none raises an alarm."""
     served = _serve(model, [w.data for w in windows])
-    p_event = 1.0 - served.probabilities["magnitude"][:, -1]
-    alarm = p_event >= served.alarm_threshold
+    p_event, alarm = served.precursor_probability, served.alarm
     return {
         "windows": [{"source": w.source, "station": w.station, "start": w.start, "precursor_probability": float(p),
                      "alarm": bool(a)} for w, p, a in zip(windows, p_event, alarm)],
@@ -91,12 +90,12 @@ def injection_recovery(model: LoadedModel, windows: list[RealWindow], sim: SimCo
             data.append(w.data + np.stack(polarised(p, bearing, zh)))
             bearings.append(bearing)
         served = _serve(model, data)
-        p_event = 1.0 - served.probabilities["magnitude"][:, -1]
+        p_event = served.precursor_probability
         true = np.asarray(bearings)
         errors = angular_errors(served.bearing, true)
         rows.append({
             "amplitude_nt": amplitude, "n": len(data),
-            "alarm_rate": float((p_event >= served.alarm_threshold).mean()),
+            "alarm_rate": float(served.alarm.mean()),
             "mean_precursor_probability": float(p_event.mean()),
             "sector_accuracy": float((sector_of(served.bearing) == sector_of(true)).mean()),
             "median_angular_error_deg": float(np.median(errors)),

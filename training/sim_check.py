@@ -6,6 +6,13 @@ band-mean PSD in dB re 1 nT^2/Hz, the Z/H power ratio, the magnitude of the indu
 squares Z = A H + B D in the band) and the fraction of Z power it explains (multiple coherence).
 The report compares real with simulated, for the same station where the real file's station is
 simulated and for the whole network.
+
+Both records are measured with the estimator that makes the model's input: the STFT of
+:mod:`model_store.spectrogram` (its window, detrend and density scaling, :data:`MEASURE_SPEC`), the
+one-sided PSD and the induction-arrow fit of :mod:`model_store.cross_spectra` (``remove_induction``, the
+fit that removes a window's induction response from the cross-spectral channels). Only the segment is
+longer than the model's (1024 s, so the 0.001-0.003 Hz band holds frequency bins); the cross spectra
+are averaged over every cell of a band, the band-sized form of the model input's box smoothing.
 """
 
 from __future__ import annotations
@@ -17,10 +24,11 @@ from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 import numpy as np
-from scipy import signal
 
 from model_store import InputSpec, read_series
 from model_store.compass import vector_bearing_deg
+from model_store.cross_spectra import one_sided_psd, remove_induction
+from model_store.spectrogram import window_stft as model_input_stft
 from model_store.windows import conform_sampling, cut_windows
 
 from .labels import NORMAL_KIND, Labeller, LabelRule
@@ -31,8 +39,9 @@ logger = logging.getLogger(__name__)
 BANDS_HZ: tuple[tuple[float, float], ...] = (
     (0.001, 0.003), (0.003, 0.01), (0.01, 0.03), (0.03, 0.1), (0.1, 0.2), (0.2, 0.5),
 )
-NPERSEG = 1024  # 17 min segments: resolves 0.001 Hz
-WINDOW_SPEC = InputSpec()  # 6-hour windows, 90% valid, gaps up to 15 min interpolated
+# 6-hour windows (90% valid, gaps up to 15 min interpolated) with the model input's STFT window and detrend;
+# 17-min segments (1024 s) so that the lowest band holds frequency bins
+MEASURE_SPEC = InputSpec(nperseg=1024, noverlap=512)
 
 
 @dataclass(frozen=True)
@@ -44,23 +53,19 @@ class BandStats:
     residual_db: float  # PSD of the Z that H and D do not explain
 
 
-def window_stats(data: np.ndarray, fs: float = 1.0) -> list[BandStats]:
+def window_stats(data: np.ndarray, spec: InputSpec = MEASURE_SPEC) -> list[BandStats]:
     """Per-band statistics of one (3, n) window of H, D, Z samples (nT, no NaN)."""
-    f, _, x = signal.stft(data, fs=fs, window="hann", nperseg=NPERSEG, noverlap=NPERSEG // 2,
-                          detrend="linear", boundary=None, padded=False, scaling="psd")
+    f, x = model_input_stft(data, spec)
+    psd = one_sided_psd(x, spec.nperseg)  # (3, F, T), nT^2/Hz
     out = []
     for lo, hi in BANDS_HZ:
         m = (f >= lo) & (f < hi)
-        cells = x[:, m, :].reshape(3, -1)
-        psd = 2.0 * np.mean(np.abs(cells) ** 2, axis=1)  # one-sided PSD, nT^2/Hz
-        horizontal = cells[:2].T
-        gram = horizontal.conj().T @ horizontal
-        t = np.linalg.lstsq(gram, horizontal.conj().T @ cells[2], rcond=None)[0]
-        residual = cells[2] - horizontal @ t
-        explained = 1.0 - float(np.sum(np.abs(residual) ** 2) / max(np.sum(np.abs(cells[2]) ** 2), 1e-30))
-        residual_psd = 2.0 * float(np.mean(np.abs(residual) ** 2))
-        out.append(BandStats(tuple(10 * np.log10(psd + 1e-30)), float(np.linalg.norm(t.real)), explained,
-                             (float(t[0].real), float(t[1].real)), float(10 * np.log10(residual_psd + 1e-30))))
+        arrow, z_rest = remove_induction(f, x, (lo, hi))
+        explained = 1.0 - float(np.sum(np.abs(z_rest[m]) ** 2) / max(np.sum(np.abs(x[2, m]) ** 2), 1e-30))
+        residual_psd = float(np.mean(one_sided_psd(z_rest, spec.nperseg)[m]))
+        band_psd = psd[:, m, :].mean(axis=(1, 2))
+        out.append(BandStats(tuple(10 * np.log10(band_psd + 1e-30)), float(np.linalg.norm(arrow.real)), explained,
+                             (float(arrow[0].real), float(arrow[1].real)), float(10 * np.log10(residual_psd + 1e-30))))
     return out
 
 
@@ -68,8 +73,8 @@ def real_windows(paths: Iterable[str | Path]) -> list[tuple[str, np.ndarray]]:
     """(station, window) for every usable 6-hour window of the given station files."""
     out = []
     for path in paths:
-        series = conform_sampling(read_series(path), WINDOW_SPEC)
-        out += [(series.station, w.data) for w in cut_windows(series, WINDOW_SPEC) if w.data is not None]
+        series = conform_sampling(read_series(path), MEASURE_SPEC)
+        out += [(series.station, w.data) for w in cut_windows(series, MEASURE_SPEC) if w.data is not None]
     return out
 
 
@@ -82,8 +87,8 @@ def simulated_normal_windows(world: World, rule: LabelRule, max_days: int,
     for day in range(min(max_days, world.config.days)):
         for code, series in world.simulate_day(day, codes).items():
             st = world.stations[code]
-            for w in cut_windows(series, WINDOW_SPEC):
-                end = w.start + timedelta(seconds=WINDOW_SPEC.window_s)
+            for w in cut_windows(series, MEASURE_SPEC):
+                end = w.start + timedelta(seconds=MEASURE_SPEC.window_s)
                 if w.data is not None and labeller.label(code, st.latitude, st.longitude, w.start, end).kind == NORMAL_KIND:
                     out.append((code, w.data))
     return out

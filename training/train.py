@@ -29,7 +29,7 @@ from model_store.labels import TASKS
 from model_store.outputs import decide, serve
 
 from .calibrate import fit_calibration
-from .data import PHYSICAL_AUGMENTATIONS, Augmenter, SampleSet, inverse_frequency_weights, to_batch
+from .samples import PHYSICAL_AUGMENTATIONS, Augmenter, SampleSet, inverse_frequency_weights, to_batch
 from .distributed import DistInfo
 from .metrics import classification_metrics
 

@@ -64,7 +64,7 @@ def test_calibration_normals_come_from_station_days_no_sample_touches(tiny_datas
 
 
 def test_no_station_day_straddles_an_event_grouped_split(tiny_dataset):
-    from training.cv import make_folds
+    from training.folds import make_folds
     from training.dataset import read_samples
 
     rows = read_samples(tiny_dataset[0])

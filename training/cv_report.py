@@ -1,12 +1,15 @@
-"""Render a cross-validation report as Markdown plus PNG figures."""
+"""A cross-validation report (:func:`training.cv.run_cv`): written as JSON, Markdown and PNG figures, and its
+compact summary for a model's manifest. The formatting helpers serve :mod:`training.model_report` too."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from model_store.fileio import atomic_write_text
 from model_store.labels import TASKS
 
 
@@ -224,3 +227,31 @@ def render_markdown(report: dict[str, Any], figures: list[str]) -> str:
                      f"{c['azimuth_temperature']:.2f} | {c['alarm_threshold']:.3f} |")
     lines += ["", "## Figures", ""] + [f"![{n}](figures/{n})" for n in figures]
     return "\n".join(lines) + "\n"
+
+
+def summary(report: dict[str, Any]) -> dict[str, Any]:
+    """The compact form stored in a model's manifest."""
+    from .evaluate import headline
+
+    m = report["model"]
+    out = {
+        "scheme": report["scheme"], "folds_run": report["folds_run"], "folds_total": report["folds_total"],
+        "test_windows": report["test_windows"], "train_config": report["train_config"],
+        **headline(m),
+        "labels": {t: {k: m[t][k] for k in ("accuracy", "balanced_accuracy", "macro_f1", "mcc")} for t in TASKS},
+        "ece_after_calibration": {t: m["calibration"][t]["after"]["ece"] for t in m["calibration"]},
+    }
+    return out
+
+
+def write_report(report: dict[str, Any], out_dir: str | Path) -> None:
+    """``report.json``, ``report.md`` and ``figures/`` of a cross-validation report in ``out_dir``."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out / "report.json", json.dumps(report, indent=2, default=float) + "\n")
+    figures = render_figures(report, out / "figures")
+    atomic_write_text(out / "report.md", render_markdown(report, figures))
+
+
+__all__ = ["ci", "fmt", "plot_amplitude", "plot_confusion", "plot_reliability", "render_figures", "render_markdown",
+           "summary", "write_report"]
