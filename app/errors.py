@@ -56,7 +56,7 @@ STATUS_BY_REFUSAL: tuple[tuple[type[Refusal], int], ...] = (
     (Refusal, 400),
 )
 
-# What each status means, for the OpenAPI document (README's table says the same).
+# What each status means, for the OpenAPI document (docs/api.md's table says the same).
 STATUS_MEANINGS: dict[int, str] = {
     400: "Invalid request: a missing or malformed field or parameter (the message names it and says why)",
     401: "Missing or wrong API key (only when the service has one configured)",
