@@ -28,6 +28,8 @@ NARRATIVE = (
     "this stop",
     "since the previous figures",
     "the run before",
+    "the first simulator",
+    "the previous simulator",
 )
 
 FENCE = re.compile(r"^(```|~~~).*?^\1[^\n]*$", re.M | re.S)
