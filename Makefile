@@ -36,7 +36,7 @@ run: $(STAMP)
 	$(PY) -m app --host $(HOST) --port $(PORT)
 
 # The default (direction-aware) and the power-only model, every evaluation behind them, and their report
-# (about 37 min on 2 cores; see README "The default model"). Progress: a log line per 50 simulated days,
+# (about 37 min on 2 cores; see docs/training.md). Progress: a log line per 50 simulated days,
 # per fold and per epoch. Each step writes into $(RUN); the models are exported last.
 model: $(STAMP)
 	$(TRAIN) build-dataset --source sim --config configs/sim_default.yaml --out $(DATASET) --quiet

@@ -9,25 +9,13 @@ from pydantic import ValidationError
 
 from .log import configure_logging
 from .server import serve
-from .settings import ENV_PREFIX, PACKAGED_STORE, Settings, get_settings
-
-
-def _default(name: str) -> str:
-    field = Settings.model_fields[name]
-    value = field.get_default(call_default_factory=True)
-    if value is None:
-        return "unset"
-    if value == PACKAGED_STORE:
-        return "the installed package's model_store/models"
-    if isinstance(value, list):
-        return "[]"
-    return str(value)
+from .settings import ENV_PREFIX, Settings, default_text, get_settings
 
 
 def settings_help() -> str:
     lines = ["settings (environment variables, default in brackets):"]
     for name, field in Settings.model_fields.items():
-        lines.append(f"  {ENV_PREFIX}{name.upper()} [{_default(name)}]")
+        lines.append(f"  {ENV_PREFIX}{name.upper()} [{default_text(name)}]")
         lines.append(f"      {field.description}")
     return "\n".join(lines)
 

@@ -58,7 +58,7 @@ STATUS_BY_REFUSAL: tuple[tuple[type[Refusal], int], ...] = (
     (Refusal, 400),
 )
 
-# What each status means, for the OpenAPI document (README's table says the same).
+# What each status means, for the OpenAPI document (docs/api.md's table says the same).
 STATUS_MEANINGS: dict[int, str] = {
     400: "Invalid request: a missing or malformed field or parameter (the message names it and says why)",
     401: "Missing or wrong API key (only when the service has one configured)",
@@ -141,6 +141,16 @@ def _multipart_message(exc: BaseException) -> str:
     return f"{message}: {reason}" if reason else f"{message}; send it as curl -F file=@path does"
 
 
+def _allowed_methods(request: Request) -> str:
+    """The methods the OpenAPI document lists for the request's path (every route of it: Starlette's own
+    ``Allow`` names only the first matching route's), as an ``Allow`` header value."""
+    methods: set[str] = set()
+    for template, operations in request.app.openapi().get("paths", {}).items():
+        if re.fullmatch(re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(template)), request.url.path):
+            methods |= {m.upper() for m in operations}
+    return ", ".join(sorted(methods))
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ServiceError)
     async def _service(_: Request, exc: ServiceError) -> JSONResponse:
@@ -178,7 +188,9 @@ def install_error_handlers(app: FastAPI) -> None:
         elif exc.status_code == 400 and message == "Invalid multipart data.":
             message = _multipart_message(exc)
         elif exc.status_code == 405 and exc.headers and "Allow" in exc.headers:
-            message = f"{request.method} is not allowed here; use {exc.headers['Allow']}"
+            allowed = _allowed_methods(request) or exc.headers["Allow"]
+            exc.headers["Allow"] = allowed  # every route of the path (Starlette names the first one's only)
+            message = f"{request.method} is not allowed here; use {allowed}"
         return error_response(exc.status_code, message, exc.headers)
 
     @app.exception_handler(Exception)

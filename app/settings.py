@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -166,3 +167,48 @@ class Settings(BaseSettings):
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
     return Settings()
+
+
+def default_text(name: str) -> str:
+    """Setting ``name``'s default as ``python -m app --help`` and docs/operations.md show it."""
+    value = Settings.model_fields[name].get_default(call_default_factory=True)
+    if value is None:
+        return "unset"
+    if value == PACKAGED_STORE:
+        return "the installed package's model_store/models"
+    if isinstance(value, list):
+        return "[]"
+    return str(value)
+
+
+#: docs/operations.md holds the settings table between these lines.
+DOC_MARKERS = ("<!-- settings:begin -->", "<!-- settings:end -->")
+
+
+def settings_markdown() -> str:
+    """Every ``PRECURSOR_*`` setting with its default and description, as a Markdown table."""
+
+    def cell(text: str) -> str:
+        return text.replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
+
+    rows = ["| variable | default | what |", "|---|---|---|"]
+    for name, field in Settings.model_fields.items():
+        rows.append(f"| `{ENV_PREFIX}{name.upper()}` | {cell(default_text(name))} | {cell(field.description or '')} |")
+    return "\n".join(rows) + "\n"
+
+
+def main(argv: list[str]) -> None:
+    """``python -m app.settings``: print the settings table; ``python -m app.settings FILE``: put it between
+    FILE's settings markers (``python -m app.settings docs/operations.md``)."""
+    if not argv:
+        sys.stdout.write(settings_markdown())
+        return
+    path = Path(argv[0])
+    begin, end = DOC_MARKERS
+    head, rest = path.read_text().split(begin, 1)
+    tail = rest.split(end, 1)[1]
+    path.write_text(f"{head}{begin}\n{settings_markdown()}{end}{tail}")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

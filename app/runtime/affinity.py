@@ -6,7 +6,7 @@ workers. Between batches both sleep. Woken by an inference thread, a worker tend
 thread's core (Linux favours the waker's CPU), so the two halves of a parallel pass took turns on one core
 while the other stayed idle: /analyze's batch of four 64x64 windows took 14-16 ms served against 9-10 ms in
 a loop that kept one thread busy. With the caller on the first CPU and the worker on the second it took
-9-10 ms (2-core development machine; README "Inference paths"). While two batches run at once (two
+9-10 ms (2-core development machine; docs/benchmarks.md). While two batches run at once (two
 inference workers) the callers are not held to one CPU: both on one core while the other ran only the
 runtime's worker was slower under load, so a caller is pinned only while its batch runs alone.
 

@@ -7,7 +7,7 @@ lone request a little longer to collect company). With two threads (the default 
 the ONNX path) a batch runs while the next one is formed and started: ONNX Runtime shares its intra-op
 threads between the passes that run at once, so a lone batch still gets every thread, and under load the
 cores are kept busy by two passes instead of waiting at the barriers inside one (convnext_atto at 224x224
-on 2 cores: 36-49 -> 43-60 requests/s at 16 clients, README "Inference paths"). Eager torch cannot share its
+on 2 cores: 36-49 -> 43-60 requests/s at 16 clients, docs/benchmarks.md). Eager torch cannot share its
 thread pool that way (two passes each with a pool of ``torch_threads`` oversubscribe the cores, and torch's
 OpenMP pool belongs to the thread that first runs a parallel region), so a service with an eager model uses
 one thread: the one that loaded the models. Images are stacked into a batch on the inference thread, not

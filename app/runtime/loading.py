@@ -60,7 +60,7 @@ def load_and_warm(settings: Settings, placement: ThreadPlacement | None) -> tupl
     if loaded_models and all(path.path == "onnxruntime" for _, _, path in loaded_models.values()):
         # ONNX Runtime's threads run the network; torch only composes the outputs and runs Grad-CAM's last
         # stages, and a second pool of torch threads beside ONNX Runtime's spinning ones slows both (on 2 cores
-        # the whole /predict batch and Grad-CAM run 1.4-2x faster with one torch thread; README "Inference paths")
+        # the whole /predict batch and Grad-CAM run 1.4-2x faster with one torch thread; docs/benchmarks.md)
         torch.set_num_threads(1)
     threads = torch.get_num_threads()  # this thread runs every batch, so its setting is the one that counts
     for ref, (loaded, engine, path) in loaded_models.items():

@@ -11,20 +11,22 @@ from fastapi.testclient import TestClient
 import app.main
 from app.__main__ import build_parser
 from app.main import create_app
-from app.settings import Settings
+from app.settings import DOC_MARKERS, Settings, default_text, settings_markdown
 
 from .conftest import make_client, png_file, wait_ready
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+ROOT = Path(__file__).resolve().parents[2]
+API_DOC = ROOT / "docs" / "api.md"
+OPERATIONS_DOC = ROOT / "docs" / "operations.md"
 
 
 def _lut(lut_bytes):
     return {"file": ("S230101.LUT.gz", lut_bytes, "application/octet-stream")}
 
 
-def _readme_status_table() -> dict[tuple[str, str], set[int]]:
-    """README's "Status codes by route" table: (METHOD, path) -> statuses."""
-    section = README.read_text().split("### Status codes by route", 1)[1].split("\n#", 1)[0]
+def _documented_status_table() -> dict[tuple[str, str], set[int]]:
+    """docs/api.md's "Status codes by route" table: (METHOD, path) -> statuses."""
+    section = API_DOC.read_text().split("## Status codes by route", 1)[1].split("\n#", 1)[0]
     table = {}
     for line in section.splitlines():
         m = re.match(r"\|\s*`(GET|POST|PUT|DELETE) ([^`]+)`\s*\|\s*([0-9, ]+)\|", line)
@@ -33,13 +35,15 @@ def _readme_status_table() -> dict[tuple[str, str], set[int]]:
     return table
 
 
-def test_readme_status_table_is_the_openapi_document(client):
+def test_the_api_docs_status_table_is_the_openapi_document(client):
     documented = {
         (method.upper(), path): {int(code) for code in op["responses"]}
         for path, item in client.get("/openapi.json").json()["paths"].items()
         for method, op in item.items()
     }
-    assert _readme_status_table() == documented
+    table = _documented_status_table()
+    assert table, "docs/api.md has no 'Status codes by route' table"
+    assert table == documented
 
 
 def test_every_error_is_documented_with_the_error_body(client):
@@ -139,17 +143,42 @@ def test_help_is_plain_text_with_every_setting_and_its_default():
         assert line in text
 
 
-def test_every_setting_is_in_the_readme_and_the_container_env_example():
-    from app.settings import Settings
-
+def test_every_setting_is_in_the_container_env_example():
     names = {f"PRECURSOR_{name.upper()}" for name in Settings.model_fields}
-    example_path = README.parent / "docker" / "precursor.env.example"
+    example_path = ROOT / "docker" / "precursor.env.example"
     example = {line.split("=", 1)[0] for line in example_path.read_text().splitlines() if line.startswith("PRECURSOR_")}
     assert example == names
-    readme = README.read_text()
-    assert [n for n in sorted(names) if f"| `{n}` |" not in readme] == []
     parsed = Settings(_env_file=example_path)  # the example's values are valid as they stand
     assert parsed.api_key is None and parsed.log_format == "text"
+
+
+def test_the_operations_docs_settings_table_is_generated_from_settings():
+    begin, end = DOC_MARKERS
+    page = OPERATIONS_DOC.read_text()
+    assert begin in page and end in page, f"docs/operations.md lacks the settings markers {begin} ... {end}"
+    table = page.split(begin, 1)[1].split(end, 1)[0].strip("\n") + "\n"
+    assert table == settings_markdown(), (
+        "docs/operations.md's settings table differs from app/settings.py; regenerate it with "
+        "`python -m app.settings docs/operations.md`")
+
+
+def test_the_settings_table_has_every_setting_with_its_help_default():
+    rows = settings_markdown().splitlines()[2:]
+    assert [row.split("`")[1] for row in rows] == [f"PRECURSOR_{name.upper()}" for name in Settings.model_fields]
+    help_text = build_parser().format_help()
+    for name, row in zip(Settings.model_fields, rows):
+        assert f"PRECURSOR_{name.upper()} [{default_text(name)}]" in help_text  # the same default as --help
+        assert row.split(" | ")[1] == default_text(name).replace("<", "&lt;").replace(">", "&gt;")
+    assert "<" not in settings_markdown()  # no raw angle brackets: Markdown would drop them as tags
+
+
+def test_the_settings_table_is_written_between_the_markers(tmp_path):
+    from app.settings import main
+
+    page = tmp_path / "page.md"
+    page.write_text(f"intro\n{DOC_MARKERS[0]}\nstale\n{DOC_MARKERS[1]}\noutro\n")
+    main([str(page)])
+    assert page.read_text() == f"intro\n{DOC_MARKERS[0]}\n{settings_markdown()}{DOC_MARKERS[1]}\noutro\n"
 
 
 def test_not_ready_while_loading_says_when_to_retry(store, lut_png):

@@ -47,7 +47,7 @@ def test_the_real_lut_day_answers_as_the_manifest_reports_and_consistently(defau
         assert body["summary"]["windows_analyzed"] == 4
         # what the manifest reports about the real quiet days (make model's real-check, LUT among them) is
         # what the service does; for the direction-aware default that is no alarm in any window (issue 8's
-        # target); the power-only model's one alarm on this day is reported in README, not hidden
+        # target); the power-only model's one alarm on this day is reported in docs/model.md, not hidden
         real = default_client.get(f"/v2/models/{model}").json()["metrics"]["real_quiet_days"]
         if model == "default":
             assert real["alarms"] == 0 and body["summary"]["windows_in_alarm"] == 0

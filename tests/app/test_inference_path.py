@@ -142,7 +142,7 @@ def test_a_cache_directory_others_may_write_to_is_not_used(tmp_path):
 @pytest.mark.parametrize("spin_wait,spin_us,expected", [(True, 50, ("1", "50")), (True, -1, ("1", None)),
                                                         (False, 50, ("0", None))])
 def test_onnx_runtime_threads_spin_as_the_settings_say(store, spin_wait, spin_us, expected):
-    """The spin settings reach the runtime: 50 us by default (see README "Inference paths"), ONNX Runtime's own
+    """The spin settings reach the runtime: 50 us by default (see docs/runtime.md), ONNX Runtime's own
     count with -1, none when spinning is off."""
     from app.settings import Settings
     from model_store import ModelRegistry
@@ -268,7 +268,7 @@ def test_a_batch_running_alone_is_pinned_apart_from_the_runtime_worker_and_answe
 @needs_two_cpus
 def test_a_batch_running_beside_another_may_use_every_cpu():
     """Pinned only while alone: two callers held to one core while the other ran only the runtime's worker were
-    slower under load (README "Inference paths")."""
+    slower under load (docs/benchmarks.md)."""
     from concurrent.futures import ThreadPoolExecutor
 
     from app.runtime.affinity import CallerPlacement, plan_placement

@@ -3,7 +3,7 @@
 Without a browser these tests skip, naming the install command; in CI (``CI`` set) they fail instead,
 as ``.ci/run`` installs chromium. Every request the browser makes is intercepted: one to any host but
 the service is refused and fails the test. Screenshots go to a temporary directory, or to
-``$PRECURSOR_SCREENSHOTS`` when set (the README's docs/page.png comes from there).
+``$PRECURSOR_SCREENSHOTS`` when set (docs/page.jpg comes from there).
 """
 
 from __future__ import annotations
