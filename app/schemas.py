@@ -173,6 +173,9 @@ class AnalyzeSummary(BaseModel):
                     "at its false-alarm rate (null if its baseline is too small for that rate)")
     alarm_rule: str = Field(description="how alarm was decided for these windows, in plain words")
     false_alarm_rate: str = Field(description="what is known of the false-alarm rate at this station, in plain words")
+    input_background: str | None = Field(
+        None, description="a station-relative model: the background its power panel was made relative to (the "
+                          "station's baseline, or the median of its training stations' without one)")
     magnitude_labels: dict[str, int]
     azimuth_labels: dict[str, int]
 

@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from .background import Background, local_time_band
 from .config import DictConfig
 from .errors import ModelStoreError
 from .input_spec import InputSpec
@@ -74,14 +75,7 @@ class WindowStats:
     band_db: np.ndarray  # (3,) mean power in the emission band per power channel, dB re 1 nT^2/Hz
     row_db: np.ndarray  # (3, H) each power row's median over the window, dB
     row_coherency: np.ndarray | None  # (3, H) each coherency row's median (cross-spectral inputs), -1..1
-    score: float  # P(event)
-
-
-def local_time_band(start: datetime, window_s: float, longitude: float | None, bands: int) -> int:
-    """The local-time band (0 = the one starting at local midnight) of a window's centre."""
-    centre = start.timestamp() + window_s / 2
-    hours = (centre / 3600 + (longitude or 0.0) / 15.0) % 24.0
-    return int(hours // (24.0 / bands)) % bands
+    score: float | None  # P(event), when the window was predicted
 
 
 def emission_rows(spec: InputSpec, band_hz: tuple[float, float]) -> np.ndarray:
@@ -95,8 +89,9 @@ def emission_rows(spec: InputSpec, band_hz: tuple[float, float]) -> np.ndarray:
 
 def window_stats(outcome: WindowOutcome, spec: InputSpec, longitude: float | None,
                  rules: BaselineRules) -> WindowStats | None:
-    """A predicted window's stats (None for a skipped window)."""
-    if outcome.image is None or outcome.prediction is None:
+    """A window's stats (None for a skipped window), from its absolute image (``spec`` must be absolute) and, when
+    it was predicted, its score."""
+    if outcome.image is None:
         return None
     span = spec.db_max - spec.db_min
     power_db = spec.db_min + outcome.image[:3].astype(np.float64) * span  # (3, H, W)
@@ -108,7 +103,8 @@ def window_stats(outcome: WindowOutcome, spec: InputSpec, longitude: float | Non
         coherency = np.median(2.0 * outcome.image[3:6].astype(np.float64) - 1.0, axis=2)
     return WindowStats(outcome.window.start, local_time_band(outcome.window.start, spec.window_s, longitude,
                                                              rules.local_time_bands),
-                       band_db, row_db, coherency, float(outcome.prediction.precursor_probability))
+                       band_db, row_db, coherency,
+                       None if outcome.prediction is None else float(outcome.prediction.precursor_probability))
 
 
 # ---------------------------------------------------------------------------- the baseline
@@ -234,51 +230,68 @@ def alarm_threshold(scores: np.ndarray, false_alarm_rate: float) -> float | None
     return float(np.nextafter(ordered[n - 1 - allowed], np.inf)) if allowed < n else float(ordered[0])
 
 
-def build_baseline(station: str, latitude: float | None, longitude: float | None,
-                   stats: dict[str, tuple[InputSpec, list[WindowStats | None]]], sources: list[SourceFile],
-                   rules: BaselineRules, now: datetime | None = None) -> StationBaseline:
-    """A station's baseline from its windows as each model saw them (``stats``: model ref -> its input
-    description and every window's stats in order, None for a skipped window; the first model's windows
-    decide which windows are dropped, and the same windows are dropped for every model)."""
-    if not stats:
-        raise BaselineError("no model to make the baseline for")
-    first_spec, first = next(iter(stats.values()))
+def select_windows(first: list[WindowStats | None], station: str, rules: BaselineRules
+                   ) -> tuple[set[datetime], dict[str, int], int]:
+    """Which of a station's windows a baseline uses (by start), what was dropped and why, and how many there
+    were; a BaselineError when too few are left."""
     total = len(first)
-    usable = [i for i, s in enumerate(first) if s is not None]
+    usable = [s for s in first if s is not None]
     dropped = {DROPPED_MISSING: total - len(usable)} if total > len(usable) else {}
     keep = usable
     if len(usable) >= 3:
-        out = _outliers(np.stack([first[i].band_db for i in usable]), np.array([first[i].local_band for i in usable]),
+        out = _outliers(np.stack([s.band_db for s in usable]), np.array([s.local_band for s in usable]),
                         rules.outlier_mad)
         if out.any():
             dropped[DROPPED_OUTLIER] = int(out.sum())
-        keep = [i for i, o in zip(usable, out) if not o]
+        keep = [s for s, o in zip(usable, out) if not o]
     if len(keep) < rules.min_windows:
         why = "; ".join(f"{n} {reason}" for reason, n in dropped.items()) or "none dropped"
         raise BaselineError(
             f"too few usable windows for a baseline of station {station}: {len(keep)} of {total} "
             f"(dropped: {why}); at least {rules.min_windows} are needed, about {math.ceil(rules.min_windows / 4)} "
             "days of 6-hour windows (7-14 days recommended)")
-    kept = {first[i].start for i in keep}
+    return {s.start for s in keep}, dropped, total
+
+
+def _model_scores(spec: InputSpec, scores: np.ndarray, rules: BaselineRules) -> dict[str, Any]:
+    scores = np.sort(scores)
+    return {
+        "fingerprint": spec.fingerprint, "windows": len(scores), "scores": [round(float(v), 6) for v in scores],
+        "quantiles": {f"p{round(q * 100)}": round(float(np.quantile(scores, q)), 6) for q in QUANTILES},
+        "alarm_threshold": alarm_threshold(scores, rules.false_alarm_rate), "false_alarm_rate": rules.false_alarm_rate,
+    }
+
+
+def _baseline(station: str, latitude: float | None, longitude: float | None, kept: set[datetime],
+              dropped: dict[str, int], total: int, models: dict[str, dict[str, Any]],
+              spectra: dict[str, dict[str, Any]], sources: list[SourceFile], rules: BaselineRules,
+              now: datetime | None) -> StationBaseline:
+    return StationBaseline(
+        station=station, latitude=latitude, longitude=longitude,
+        created_at=_iso(now or datetime.now(timezone.utc)), sources=[vars(s) for s in sources],
+        days=sorted({t.date().isoformat() for t in kept}), rules=rules.to_dict(),
+        windows={"total": total, "used": len(kept), "dropped": dropped}, models=models, spectra=spectra)
+
+
+def build_baseline(station: str, latitude: float | None, longitude: float | None,
+                   stats: dict[str, tuple[InputSpec, list[WindowStats | None]]], sources: list[SourceFile],
+                   rules: BaselineRules, now: datetime | None = None) -> StationBaseline:
+    """A station's baseline from its windows as each model saw them (``stats``: model ref -> its (absolute)
+    input description and every window's stats in order, with its score, None for a skipped window; the first
+    model's windows decide which windows are dropped, and the same windows are dropped for every model).
+    :func:`make_baseline` makes one from records, station-relative models included."""
+    if not stats:
+        raise BaselineError("no model to make the baseline for")
+    _, first = next(iter(stats.values()))
+    kept, dropped, total = select_windows(first, station, rules)
     models: dict[str, dict[str, Any]] = {}
     spectra: dict[str, dict[str, Any]] = {}
     for ref, (spec, windows) in stats.items():
         used = [s for s in windows if s is not None and s.start in kept]
-        scores = np.sort(np.array([s.score for s in used]))
-        threshold = alarm_threshold(scores, rules.false_alarm_rate)
-        models[ref] = {
-            "fingerprint": spec.fingerprint, "windows": len(used), "scores": [round(float(v), 6) for v in scores],
-            "quantiles": {f"p{round(q * 100)}": round(float(np.quantile(scores, q)), 6) for q in QUANTILES},
-            "alarm_threshold": threshold, "false_alarm_rate": rules.false_alarm_rate,
-        }
+        models[ref] = _model_scores(spec, np.array([s.score for s in used]), rules)
         if spec.fingerprint not in spectra:
             spectra[spec.fingerprint] = _spectra(spec, used, rules.local_time_bands)
-    days = sorted({first[i].start.date().isoformat() for i in keep})
-    return StationBaseline(
-        station=station, latitude=latitude, longitude=longitude,
-        created_at=_iso(now or datetime.now(timezone.utc)), sources=[vars(s) for s in sources], days=days,
-        rules=rules.to_dict(), windows={"total": total, "used": len(keep), "dropped": dropped},
-        models=models, spectra=spectra)
+    return _baseline(station, latitude, longitude, kept, dropped, total, models, spectra, sources, rules, now)
 
 
 def _spectra(spec: InputSpec, used: list[WindowStats], bands: int) -> dict[str, Any]:
@@ -326,11 +339,43 @@ def station_position(code: str, records: list[tuple[SourceFile, StationSeries]],
     return position if position is not None else (None, None)
 
 
+def _measure(ordered: list[tuple[SourceFile, StationSeries]], spec: InputSpec, predict: Predict | None,
+             longitude: float | None, rules: BaselineRules, background: Background | None = None
+             ) -> list[WindowStats | None]:
+    """Every window of a station's records (in time order; a window two files share, once) through the window
+    pipeline: its stats, with its score when ``predict`` is given."""
+    windows: list[WindowStats | None] = []
+    starts: set[datetime] = set()
+    for source, series in ordered:
+        try:
+            outcomes = analyze_series(series, spec, predict, background=background)
+        except RecordTooShortError as exc:
+            raise BaselineError(f"{source.name}: {exc}") from exc
+        for o in outcomes:
+            if o.window.start not in starts:
+                starts.add(o.window.start)
+                windows.append(window_stats(o, spec, longitude, rules))
+    return windows
+
+
+def station_background(code: str, records: list[tuple[SourceFile, StationSeries]], spec: InputSpec,
+                       rules: BaselineRules, longitude: float | None) -> Background:
+    """A station's background for a station-relative input (``spec``), from days of its own record by the
+    baseline's rules, without a model: what the dataset builder makes for each training station."""
+    ordered = sorted(records, key=lambda r: r[1].start)
+    windows = _measure(ordered, spec.absolute, None, longitude, rules)
+    kept, _, _ = select_windows(windows, code, rules)
+    spectra = _spectra(spec.absolute, [w for w in windows if w is not None and w.start in kept], rules.local_time_bands)
+    return Background.from_spectra(spectra, spec, longitude, f"station {code}'s own other days")
+
+
 def make_baseline(code: str, records: list[tuple[SourceFile, StationSeries]],
                   models: dict[str, tuple[InputSpec, Predict]], rules: BaselineRules,
                   known: tuple[float, float] | None = None, now: datetime | None = None) -> StationBaseline:
     """A baseline from a station's records (each with its source file), every window run through the window
-    pipeline with each model (``models``: ref -> its input description and a predict function)."""
+    pipeline with each model (``models``: ref -> its input description and a predict function; the first
+    decides which windows are dropped). The spectra are measured on each model's absolute input; a
+    station-relative model's scores are made against the background this baseline measures."""
     seen: dict[str, str] = {}
     for source, _ in records:
         if source.sha256 in seen:
@@ -338,22 +383,39 @@ def make_baseline(code: str, records: list[tuple[SourceFile, StationSeries]],
         seen[source.sha256] = source.name
     latitude, longitude = station_position(code, records, known)
     ordered = sorted(records, key=lambda r: r[1].start)
-    stats: dict[str, tuple[InputSpec, list[WindowStats | None]]] = {}
+
+    def measure(spec: InputSpec, predict: Predict | None, background: Background | None = None
+                ) -> list[WindowStats | None]:
+        return _measure(ordered, spec, predict, longitude, rules, background)
+
+    # the station's windows as each absolute input sees them (a station-relative model's: images only)
+    measured: dict[str, tuple[InputSpec, list[WindowStats | None]]] = {}
     for ref, (spec, predict) in models.items():
-        windows: list[WindowStats | None] = []
-        starts: set[datetime] = set()
-        for source, series in ordered:
-            try:
-                outcomes = analyze_series(series, spec, predict)
-            except RecordTooShortError as exc:
-                raise BaselineError(f"{source.name}: {exc}") from exc
-            for o in outcomes:
-                if o.window.start not in starts:  # overlapping files: each window once
-                    starts.add(o.window.start)
-                    windows.append(window_stats(o, spec, longitude, rules))
-        stats[ref] = (spec, windows)
-    return build_baseline(code, latitude, longitude, stats, [s for s, _ in ordered], rules, now)
+        if spec.background == "absolute":
+            measured[ref] = (spec, measure(spec, predict))
+        elif spec.absolute.fingerprint not in {s.fingerprint for s, _ in measured.values()}:
+            measured[f"absolute input of {ref}"] = (spec.absolute, measure(spec.absolute, None))
+    if not measured:
+        raise BaselineError("no model to make the baseline for")
+    kept, dropped, total = select_windows(next(iter(measured.values()))[1], code, rules)
+    spectra: dict[str, dict[str, Any]] = {}
+    for spec, windows in measured.values():
+        if spec.fingerprint not in spectra:
+            spectra[spec.fingerprint] = _spectra(spec, [s for s in windows if s is not None and s.start in kept],
+                                                 rules.local_time_bands)
+    scores: dict[str, dict[str, Any]] = {}
+    for ref, (spec, predict) in models.items():
+        if spec.background == "absolute":
+            windows = measured[ref][1]
+        else:
+            background = Background.from_spectra(spectra[spec.absolute.fingerprint], spec, longitude,
+                                                 f"station {code}'s baseline")
+            windows = measure(spec, predict, background)
+        scores[ref] = _model_scores(spec, np.array([s.score for s in windows if s is not None and s.start in kept]),
+                                    rules)
+    return _baseline(code, latitude, longitude, kept, dropped, total, scores, spectra, [s for s, _ in ordered], rules,
+                     now)
 
 
 __all__ = ["BaselineError", "BaselineRules", "SourceFile", "StationBaseline", "WindowStats", "alarm_threshold",
-           "build_baseline", "local_time_band", "make_baseline", "station_position", "window_stats"]
+           "build_baseline", "local_time_band", "make_baseline", "select_windows", "station_background", "station_position", "window_stats"]

@@ -23,6 +23,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load as load_safetensors
 from safetensors.torch import save as save_safetensors
 
+from .background import Background
 from .direction import physics_config
 from .errors import CheckpointError
 from .input_spec import InputSpec
@@ -51,6 +52,8 @@ class Manifest:
     weights_sha256: str = ""
     weights_bytes: int = 0
     format_version: int = FORMAT_VERSION
+    # a station-relative input's background at a station without a baseline: the training stations' median
+    background_reference: dict[str, Any] | None = None
 
     @property
     def trained_on(self) -> str:
@@ -78,6 +81,7 @@ class Manifest:
             "metrics": self.metrics,
             "calibration": self.calibration.to_dict(),
             "weights": {"file": WEIGHTS_FILE, "sha256": self.weights_sha256, "bytes": self.weights_bytes},
+            **({"background_reference": self.background_reference} if self.background_reference else {}),
         }
 
     @classmethod
@@ -110,8 +114,11 @@ class Manifest:
                 weights_sha256=weights["sha256"],
                 weights_bytes=weights["bytes"],
                 format_version=int(d["format_version"]),
+                background_reference=_object(d, "background_reference", optional=True) or None,
             )
             arch, spec = manifest.architecture, manifest.input_spec
+            if spec.background == "station":
+                _check_background(manifest.background_reference, spec)
             if arch.in_chans != spec.in_chans:
                 raise CheckpointError("manifest architecture.in_chans does not match its input_spec's channels")
             # only the bearing head carries the direction finder's settings (a sectors head has none, whatever
@@ -192,6 +199,22 @@ class LoadedModel:
     def input_spec(self) -> InputSpec:
         return self.manifest.input_spec
 
+    def reference_background(self, longitude: float | None) -> Background | None:
+        """A station-relative model's background for a station without a baseline (None for other models)."""
+        if self.input_spec.background != "station":
+            return None
+        return Background.from_reference(self.manifest.background_reference, self.input_spec, longitude)
+
+
+def _check_background(reference: dict[str, Any] | None, spec: InputSpec) -> None:
+    """A station-relative model must carry its reference background, shaped for its input."""
+    if not reference:
+        raise CheckpointError("a station-relative model's manifest must carry its background_reference")
+    try:
+        Background.from_reference(reference, spec, None)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise CheckpointError(f"manifest background_reference does not fit its input_spec: {exc}") from exc
+
 
 def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
@@ -215,6 +238,7 @@ def save_checkpoint(
     training: dict[str, Any] | None = None,
     metrics: dict[str, Any] | None = None,
     calibration: Calibration | None = None,
+    background_reference: dict[str, Any] | None = None,
 ) -> Manifest:
     """Write ``model`` to ``directory`` (which must not exist yet) atomically and return its manifest."""
     if provenance.get("trained_on") not in TRAINED_ON_VALUES:
@@ -238,7 +262,10 @@ def save_checkpoint(
         created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         weights_sha256=_sha256(weights),
         weights_bytes=len(weights),
+        background_reference=background_reference,
     )
+    if input_spec.background == "station":
+        _check_background(background_reference, input_spec)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
     try:

@@ -51,10 +51,13 @@ def physics_config(spec: InputSpec) -> PhysicsConfig | None:
     if spec.representation != "cross_spectral":
         return None
     lo, hi = spec.direction_band_hz
+    # a station-relative power panel spans +-relative_db around the station's background
+    relative = spec.background == "station"
+    db_min, db_max = (-spec.relative_db, spec.relative_db) if relative else (spec.db_min, spec.db_max)
     rows = np.flatnonzero((row_frequencies(spec) >= lo) & (row_frequencies(spec) <= hi))
     if len(rows) == 0:
         raise ValueError("the direction band covers no image row")
-    return PhysicsConfig(spec.db_min, spec.db_max, tuple(spec.mean), tuple(spec.std),
+    return PhysicsConfig(db_min, db_max, tuple(spec.mean), tuple(spec.std),
                          (int(rows.min()), int(rows.max()) + 1))
 
 

@@ -6,13 +6,16 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from .config import DictConfig
 from .cross_spectra import CROSS_CHANNELS
 from .series import CHANNELS
 
 REPRESENTATIONS = ("power", "cross_spectral")
+BACKGROUNDS = ("absolute", "station")
+# fields added after checkpoints were first written: at their defaults they leave the fingerprint as it was
+_LATER_FIELDS = {"background": "absolute", "relative_db": 20.0}
 PANEL_CHANNELS = 3  # one RGB panel of the PNG holds three channels
 
 
@@ -30,6 +33,12 @@ class InputSpec(DictConfig):
     R = Re<Z H*> and G = Re<Z D*> coherency, B = Re<H D*> polarisation (0.5 = none), so the bearing of
     a polarised source survives, not only its mirror images. The PNG holds the panels side
     by side (power left), each ``image_width`` wide.
+
+    ``background``: ``absolute`` (the power panel in dB re 1 nT^2/Hz, as above) or ``station``: the power
+    panel in dB relative to the station's own ordinary background for that frequency row and time of day
+    (:mod:`model_store.background`: the station's baseline, or the training stations' median without one),
+    mapped from [-relative_db, +relative_db] to [0, 1]; the model then reads evidence relative to the station,
+    not to the stations it was trained on. The coherency panel is the same in both.
     """
 
     sample_interval_s: float = 1.0
@@ -55,6 +64,8 @@ class InputSpec(DictConfig):
     induction_band_hz: tuple[float, float] | None = None  # cross_spectral: remove Z = A H + B D fitted here
     direction_band_hz: tuple[float, float] = (0.01, 0.1)  # cross_spectral: where bearings are estimated
     smoothing_bins: tuple[int, int] = (3, 3)  # cross_spectral: frequency bins x time segments
+    background: str = "absolute"  # absolute | station (the power panel relative to the station's background)
+    relative_db: float = 20.0  # station: the power panel spans +-relative_db around the background
 
     def __post_init__(self) -> None:
         for name in ("mean", "std"):
@@ -101,6 +112,10 @@ class InputSpec(DictConfig):
             problems.append(f"mean and std need one value per input channel ({self.in_chans})")
         if not 0 < self.min_valid_fraction <= 1:
             problems.append("min_valid_fraction must be in (0, 1]")
+        if self.background not in BACKGROUNDS:
+            problems.append(f"unknown background {self.background!r} ({', '.join(BACKGROUNDS)})")
+        if not (isinstance(self.relative_db, (int, float)) and self.relative_db > 0):
+            problems.append("relative_db must be positive")
         if problems:
             raise ValueError("invalid InputSpec: " + "; ".join(problems))
 
@@ -137,12 +152,20 @@ class InputSpec(DictConfig):
     @property
     def fingerprint(self) -> str:
         """Short hash of everything that shapes an input: equal fingerprints, interchangeable inputs."""
-        payload = json.dumps({k: v for k, v in self.to_dict().items() if k != "hop_s"}, sort_keys=True)
+        payload = json.dumps({k: v for k, v in self.to_dict().items()
+                              if k != "hop_s" and not (k in _LATER_FIELDS and v == _LATER_FIELDS[k])}, sort_keys=True)
         return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+    @property
+    def absolute(self) -> InputSpec:
+        """The same input with the power panel in absolute dB (what a station's background is measured with)."""
+        return self if self.background == "absolute" else replace(self, background="absolute")
 
     def describe_layout(self) -> str:
         h, w = self.png_size
+        power = ("power" if self.background == "absolute"
+                 else f"power relative to the station's background (+-{self.relative_db:g} dB)")
         if self.representation == "power":
-            return f"{w}x{h} RGB power spectrogram (R=H, G=D, B=Z), {self.fmin_hz:g}-{self.fmax_hz:g} Hz"
-        return (f"{w}x{h} PNG of two {self.image_width}x{h} panels: power (R=H, G=D, B=Z) | cross-spectra "
+            return f"{w}x{h} RGB {power} spectrogram (R=H, G=D, B=Z), {self.fmin_hz:g}-{self.fmax_hz:g} Hz"
+        return (f"{w}x{h} PNG of two {self.image_width}x{h} panels: {power} (R=H, G=D, B=Z) | cross-spectra "
                 f"(R=ZH, G=ZD, B=HD coherency), {self.fmin_hz:g}-{self.fmax_hz:g} Hz")

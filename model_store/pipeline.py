@@ -11,7 +11,9 @@ spectrograms are made (by ``submit``, a thread by default) while the current chu
 holds at most two chunks of window data and images at once, never all of them.
 
 Each window is predicted on the 8-bit image its PNG would hold (:func:`~model_store.spectrogram.quantize`),
-so a window's spectrogram PNG posted to ``/predict`` gives the same answer.
+so a window's spectrogram PNG posted to ``/predict`` gives the same answer. A station-relative input
+(``InputSpec.background == "station"``) is made against a :class:`~model_store.background.Background` (the
+station's baseline, or the model's reference), which the plan carries.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .background import Background
 from .errors import ModelStoreError
 from .inference.engine import ExplainRequest, Prediction
 from .input_spec import InputSpec
@@ -52,12 +55,16 @@ class RecordPlan:
     hop_s: float  # the hop in seconds, rounded to whole samples as windows are cut
     n_windows: int
     windows: Iterator[Window]
+    background: Background | None = None  # what a station-relative input is made against
 
 
 def plan_record(series: StationSeries, spec: InputSpec, hop_s: float | None = None,
-                max_windows: int | None = None) -> RecordPlan:
+                max_windows: int | None = None, background: Background | None = None) -> RecordPlan:
     """Conform ``series`` to the spec's sampling and count its windows at ``hop_s`` (default: the spec's);
-    refuse a record shorter than a window, or one of more than ``max_windows`` windows, before cutting any."""
+    refuse a record shorter than a window, or one of more than ``max_windows`` windows, before cutting any.
+    A station-relative input needs ``background``."""
+    if spec.background == "station" and background is None:
+        raise ValueError("a station-relative input needs a background (the station's baseline or the model's)")
     conformed = conform_sampling(series, spec)
     span_s = conformed.n_samples * spec.sample_interval_s
     if span_s < spec.window_s:
@@ -69,12 +76,15 @@ def plan_record(series: StationSeries, spec: InputSpec, hop_s: float | None = No
         raise TooManyWindowsError(
             f"{n_windows} windows at a {hop / 3600:g} h hop exceed the limit of {max_windows}; "
             "use a larger hop or a shorter record")
-    return RecordPlan(conformed, conformed is not series, hop, n_windows, iter_windows(conformed, spec, hop))
+    return RecordPlan(conformed, conformed is not series, hop, n_windows, iter_windows(conformed, spec, hop), background)
 
 
-def window_image(window: Window, spec: InputSpec) -> np.ndarray | None:
+def window_image(window: Window, spec: InputSpec, background: Background | None = None) -> np.ndarray | None:
     """A window's image as its PNG holds it (8-bit levels, in [0, 1]); None for a skipped window."""
-    return None if window.data is None else quantize(window_to_image(window.data, spec))
+    if window.data is None:
+        return None
+    rows = background.rows_for(window.start) if spec.background == "station" else None
+    return quantize(window_to_image(window.data, spec, rows))
 
 
 @dataclass
@@ -84,11 +94,11 @@ class Chunk:
     inputs: list[np.ndarray]  # model inputs of the windows with an image, in order
 
 
-def make_chunk(windows: Iterator[Window], size: int, spec: InputSpec) -> Chunk:
+def make_chunk(windows: Iterator[Window], size: int, spec: InputSpec, background: Background | None = None) -> Chunk:
     """Up to ``size`` more windows with their images and model inputs."""
     chunk = Chunk([], [], [])
     for w in windows:
-        image = window_image(w, spec)
+        image = window_image(w, spec, background)
         w.data = None  # the samples are not needed once the image is made
         chunk.windows.append(w)
         chunk.images.append(image)
@@ -109,21 +119,22 @@ class WindowOutcome:
     prediction: Prediction | None
 
 
-def _outcomes(chunk: Chunk, first: int, predictions: list[Prediction]) -> list[WindowOutcome]:
-    predicted = iter(predictions)
-    return [WindowOutcome(first + k, w, image, None if image is None else next(predicted))
+def _outcomes(chunk: Chunk, first: int, predictions: list[Prediction] | None) -> list[WindowOutcome]:
+    predicted = iter(predictions or ())
+    return [WindowOutcome(first + k, w, image, None if image is None or predictions is None else next(predicted))
             for k, (w, image) in enumerate(zip(chunk.windows, chunk.images))]
 
 
-def run_plan(plan: RecordPlan, spec: InputSpec, predict: Predict, *, chunk_size: int = 16,
+def run_plan(plan: RecordPlan, spec: InputSpec, predict: Predict | None, *, chunk_size: int = 16,
              explain: ExplainRequest | None = None, submit: Submit | None = None) -> Iterator[list[WindowOutcome]]:
-    """Every window of ``plan``, predicted, a chunk of at most ``chunk_size`` at a time (in order).
+    """Every window of ``plan``, predicted (``predict`` None: images only), a chunk of at most ``chunk_size`` at
+    a time (in order).
 
     The next chunk is made by ``submit`` (default: a thread of its own) while the current one is predicted.
     """
     own = ThreadPoolExecutor(1, thread_name_prefix="chunks") if submit is None else None
     submit = submit or own.submit  # type: ignore[union-attr]
-    making: Future[Chunk] | None = submit(lambda: make_chunk(plan.windows, chunk_size, spec))
+    making: Future[Chunk] | None = submit(lambda: make_chunk(plan.windows, chunk_size, spec, plan.background))
     done = 0
     try:
         while making is not None:
@@ -131,8 +142,10 @@ def run_plan(plan: RecordPlan, spec: InputSpec, predict: Predict, *, chunk_size:
             if not chunk.windows:
                 break
             first, done = done, done + len(chunk.windows)
-            making = submit(lambda: make_chunk(plan.windows, chunk_size, spec)) if done < plan.n_windows else None
-            predictions = predict(chunk.inputs, [explain] * len(chunk.inputs)) if chunk.inputs else []
+            making = (submit(lambda: make_chunk(plan.windows, chunk_size, spec, plan.background))
+                      if done < plan.n_windows else None)
+            predictions = None if predict is None else (
+                predict(chunk.inputs, [explain] * len(chunk.inputs)) if chunk.inputs else [])
             yield _outcomes(chunk, first, predictions)
     finally:
         if making is not None:
@@ -141,11 +154,11 @@ def run_plan(plan: RecordPlan, spec: InputSpec, predict: Predict, *, chunk_size:
             own.shutdown(wait=False)
 
 
-def analyze_series(series: StationSeries, spec: InputSpec, predict: Predict, *, hop_s: float | None = None,
-                   max_windows: int | None = None, chunk_size: int = 16,
-                   explain: ExplainRequest | None = None) -> list[WindowOutcome]:
+def analyze_series(series: StationSeries, spec: InputSpec, predict: Predict | None, *, hop_s: float | None = None,
+                   max_windows: int | None = None, chunk_size: int = 16, explain: ExplainRequest | None = None,
+                   background: Background | None = None) -> list[WindowOutcome]:
     """Every window of a record, predicted: :func:`plan_record` then :func:`run_plan`."""
-    plan = plan_record(series, spec, hop_s, max_windows)
+    plan = plan_record(series, spec, hop_s, max_windows, background)
     return [o for chunk in run_plan(plan, spec, predict, chunk_size=chunk_size, explain=explain) for o in chunk]
 
 

@@ -134,6 +134,7 @@ class ModelRegistry:
         metrics: dict[str, Any] | None = None,
         calibration: Calibration | None = None,
         make_default: bool = False,
+        background_reference: dict[str, Any] | None = None,
     ) -> Manifest:
         if not NAME_PATTERN.match(name):
             raise CheckpointError(f"model name {name!r} must match {NAME_PATTERN.pattern}")
@@ -148,6 +149,7 @@ class ModelRegistry:
             training=training,
             metrics=metrics,
             calibration=calibration,
+            background_reference=background_reference,
         )
         if make_default:
             self.set_default(manifest.ref)

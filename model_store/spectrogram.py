@@ -71,8 +71,15 @@ def db_to_image(db: np.ndarray, spec: InputSpec) -> np.ndarray:
     return _planes_to_image(_db_to_unit(db, spec), spec)
 
 
-def window_to_image(data: np.ndarray, spec: InputSpec) -> np.ndarray:
-    """Window samples (H, D, Z rows) -> image (in_chans, H, W) in [0, 1], channels in spec order."""
+def window_to_image(data: np.ndarray, spec: InputSpec, background_db: np.ndarray | None = None) -> np.ndarray:
+    """Window samples (H, D, Z rows) -> image (in_chans, H, W) in [0, 1], channels in spec order.
+
+    A station-relative spec (``background = "station"``) needs ``background_db``: the station's ordinary power
+    per image row, (3, H) dB, for this window's time of day (:class:`model_store.background.Background`)."""
+    if spec.background == "station":
+        if background_db is None:
+            raise ValueError("a station-relative input needs the station's background (background_db)")
+        return relative_power(window_to_image(data, spec.absolute), spec, background_db)
     if spec.representation == "power":
         order = [CHANNELS.index(c) for c in spec.channels]
         return db_to_image(spectrogram_db(data[order], spec), spec)
@@ -82,6 +89,17 @@ def window_to_image(data: np.ndarray, spec: InputSpec) -> np.ndarray:
     coherency = cross_channels(f, x, spec.nperseg, band, spec.induction_band_hz, spec.smoothing_bins)
     planes = np.concatenate([_db_to_unit(power_db, spec), ((coherency + 1.0) / 2.0).astype(np.float32)])
     return _planes_to_image(planes, spec)
+
+
+def relative_power(image: np.ndarray, spec: InputSpec, background_db: np.ndarray) -> np.ndarray:
+    """An absolute image with its power panel re-expressed relative to ``background_db`` ((3, H) dB per row):
+    dB above the background, mapped from [-relative_db, +relative_db] to [0, 1]."""
+    span = spec.db_max - spec.db_min
+    db = spec.db_min + image[:3].astype(np.float64) * span
+    relative = (db - np.asarray(background_db, dtype=np.float64)[:, :, None] + spec.relative_db) / (2 * spec.relative_db)
+    out = image.astype(np.float32, copy=True)
+    out[:3] = np.clip(relative, 0.0, 1.0)
+    return out
 
 
 def normalize(image: np.ndarray, spec: InputSpec) -> np.ndarray:

@@ -190,6 +190,7 @@ def cmd_train(args: argparse.Namespace) -> int:
                       "world_size": dist.world_size},
             metrics={"validation": result.best_val},
             calibration=calibration,
+            background_reference=data.info.get("backgrounds", {}).get(cfg.representation, {}).get("reference"),
         )
         logger.info("best epoch %d (%s); calibration %s; checkpoint in %s", result.best_epoch, result.stopped,
                     calibration.to_dict(), out / "checkpoint")
@@ -246,6 +247,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     manifest = ModelRegistry(args.store).save(
         loaded.model, args.name, input_spec=m.input_spec, provenance=m.provenance, training=m.training,
         metrics=metrics, calibration=m.calibration, make_default=args.default, version=args.version,
+        background_reference=m.background_reference,
     )
     logger.info("exported %s to %s%s", manifest.ref, args.store, " (default)" if args.default else "")
     return 0

@@ -18,7 +18,7 @@ import logging
 import multiprocessing
 from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Iterable, Iterator
@@ -31,6 +31,8 @@ from model_store.catalog import read_catalog, write_catalog
 from model_store.config import DictConfig
 from model_store.errors import ReadError, UnsupportedSamplingError
 from model_store.png import image_to_png
+from model_store.background import Background, median_background
+from model_store.baselines import BaselineRules, SourceFile, station_background
 from model_store.spectrogram import window_to_image
 from model_store.windows import conform_sampling, cut_windows
 from model_store.stations import Station, get_station
@@ -65,6 +67,9 @@ class DatasetOptions(DictConfig):
     # further Normal windows, chosen like the samples' Normals but from station-days no sample touches,
     # kept apart for calibration (the alarm threshold) only
     calibration_normals: int = 0
+    # a station-relative input (InputSpec background "station"): each station's background from this many
+    # days of another period of the same station (model_store.baselines.station_background)
+    background_days: int = 7
 
 
 
@@ -267,10 +272,41 @@ def _finish(out: Path, rows: list[dict[str, Any]], excluded_rows: list[dict[str,
     return info
 
 
-def _render(out: Path, sid: str, data: np.ndarray, specs: dict[str, InputSpec]) -> None:
+def _render(out: Path, sid: str, data: np.ndarray, specs: dict[str, InputSpec], start: datetime,
+            backgrounds: dict[str, dict[str, Background]] | None = None, station: str = "") -> None:
+    """A window's PNG in every representation; a station-relative one against the station's background."""
     for name, spec in specs.items():
-        atomic_write_bytes(out / "spectrograms" / name / f"{sid}.png", image_to_png(window_to_image(data, spec), spec),
+        rows = backgrounds[name][station].rows_for(start) if spec.background == "station" else None
+        atomic_write_bytes(out / "spectrograms" / name / f"{sid}.png",
+                           image_to_png(window_to_image(data, spec, rows), spec),
                            durable=False)  # a dataset is rebuilt from its config, not recovered
+
+
+BACKGROUND_SEED = 1_000_003  # the background period's catalogue and storms: another draw than the world's
+
+
+def station_backgrounds(config: BuildConfig, world: World) -> dict[str, dict[str, Background]]:
+    """Per station-relative spec, each station's background from ``background_days`` days of another period
+    of the same stations (same traits; another catalogue and other storms, emissions included: the baseline's
+    rules drop what is unlike the rest), each day written as an FRG-604RC file and read back."""
+    specs = {name: spec for name, spec in config.input_specs.items() if spec.background == "station"}
+    if not specs:
+        return {}
+    days = config.dataset.background_days
+    start = (world.config.start_time - timedelta(days=days + 30)).date().isoformat()
+    other = World(replace(world.config, seed=world.config.seed + BACKGROUND_SEED, start=start, days=days))
+    rules = BaselineRules()
+    out: dict[str, dict[str, Background]] = {name: {} for name in specs}
+    for code, st in world.stations.items():
+        records = []
+        for k in range(days):
+            data = to_frg604rc(other.simulate_day(k, [code])[code])
+            series = read_series(data, format="frg604rc")
+            records.append((SourceFile.of(f"{code}-{k}", data, series.start, series.end), series))
+        for name, spec in specs.items():
+            out[name][code] = station_background(code, records, spec, rules, st.longitude)
+    logger.info("station backgrounds from %d days of another period for %d stations", days, len(world.stations))
+    return out
 
 
 # ---------------------------------------------------------------------------- simulated source
@@ -305,6 +341,7 @@ class _SimJob:
     labeller: Labeller
     selected: set[str]
     out: Path
+    backgrounds: dict[str, dict[str, Background]]  # spec name -> station -> background (station-relative specs)
 
 
 _JOB: _SimJob | None = None
@@ -327,7 +364,7 @@ def _build_day(day: int, stations: list[str]) -> list[tuple[WindowLabel, bool]]:
                 continue
             if data is not None:
                 _add_ground_truth(job.world, lab)
-                _render(job.out, sid, data, job.config.input_specs)
+                _render(job.out, sid, data, job.config.input_specs, lab.start, job.backgrounds, lab.station)
             out.append((lab, data is not None))
     return out
 
@@ -378,7 +415,8 @@ def build_sim(config: BuildConfig, out: str | Path, progress: bool = True, worke
     kept: list[WindowLabel] = []
     kept_calibration: list[WindowLabel] = []
     excluded: list[WindowLabel] = [w for w in labels if w.kind == EXCLUDED]
-    _JOB = _SimJob(world, config, labeller, set(selected), out)
+    backgrounds = station_backgrounds(config, world)
+    _JOB = _SimJob(world, config, labeller, set(selected), out, backgrounds)
     try:
         for day_results in _days_in_parallel(by_day, workers, progress):
             for lab, rendered in day_results:
@@ -394,8 +432,18 @@ def build_sim(config: BuildConfig, out: str | Path, progress: bool = True, worke
     atomic_write_text(out / "world" / "ground_truth.json", json.dumps(world.ground_truth(), indent=1, sort_keys=True))
     rows = [_row(w, config.labels) for w in kept]
     excluded_rows = [_row(w, config.labels) for w in excluded]
-    return _finish(out, rows, excluded_rows, {"source": "simulated", "trained_on": "simulated", "config": config.to_dict()},
-                   [_row(w, config.labels) for w in kept_calibration])
+    info = {"source": "simulated", "trained_on": "simulated", "config": config.to_dict()}
+    if backgrounds:
+        info["backgrounds"] = _background_info(backgrounds)
+    return _finish(out, rows, excluded_rows, info, [_row(w, config.labels) for w in kept_calibration])
+
+
+def _background_info(backgrounds: dict[str, dict[str, Background]]) -> dict[str, Any]:
+    """dataset.json's record of the station backgrounds: per spec, each station's and the median of them all
+    (the trained model's reference for stations without a baseline)."""
+    return {name: {"reference": median_background(list(by_station.values())).reference(),
+                   "stations": {code: b.reference() for code, b in sorted(by_station.items())}}
+            for name, by_station in backgrounds.items()}
 
 
 # ---------------------------------------------------------------------------- real source
@@ -411,6 +459,10 @@ def build_real(config: BuildConfig, data_dir: str | Path, catalog: str | Path, o
     station the table lacks takes the coordinates in its file's header."""
     out = Path(out)
     spec = config.window_spec
+    relative = [name for name, s in config.input_specs.items() if s.background == "station"]
+    if relative:
+        raise ValueError(f"input_specs {relative}: station-relative inputs are built from simulated worlds only "
+                         "(a real archive's per-station background days are not chosen yet)")
     labeller = Labeller(read_catalog(catalog), config.labels, KpSeries.read(kp) if kp else None)
     labels: list[WindowLabel] = []
     skipped_files: list[str] = []
@@ -431,7 +483,7 @@ def build_real(config: BuildConfig, data_dir: str | Path, catalog: str | Path, o
             for lab, data in _label_series(series, spec, labeller, lat, lon):
                 labels.append(lab)
                 if data is not None and lab.kind != EXCLUDED:
-                    _render(out, sample_id(lab), data, config.input_specs)
+                    _render(out, sample_id(lab), data, config.input_specs, lab.start)
         except UnsupportedSamplingError as exc:
             skipped_files.append(f"{path.name}: {exc}")
     for note in skipped_files:

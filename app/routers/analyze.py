@@ -29,9 +29,11 @@ from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from model_store import InputSpec, StationSeries
+from model_store.background import Background
 from model_store.baselines import BaselineError, StationBaseline
+from model_store.checkpoint import LoadedModel
 from model_store.inference import Prediction
-from model_store.pipeline import Chunk, RecordPlan, WindowOutcome, plan_record, run_plan
+from model_store.pipeline import Chunk, WindowOutcome, plan_record, run_plan
 from model_store.png import image_to_png
 from model_store.stations import get_station
 from model_store.windows import window_step
@@ -67,15 +69,23 @@ def _hop_s(hop_hours: float | None, spec: InputSpec) -> float:
     return hop_s
 
 
-def _read_and_plan(
-    reader: UploadReader, data: bytes, filename: str | None, fmt: str | None, spec: InputSpec, hop_s: float,
-    max_windows: int, metrics: Metrics,
-) -> tuple[StationSeries, RecordPlan]:
-    """The upload read (by a decode worker, :mod:`app.runtime.decoding`) and its windows counted, in one
-    worker-thread hop."""
+def _read(reader: UploadReader, data: bytes, filename: str | None, fmt: str | None, metrics: Metrics) -> StationSeries:
+    """The upload read by a decode worker (:mod:`app.runtime.decoding`)."""
     with metrics.timed("decode"):
-        series = reader.read_series(data, upload_name(filename), fmt)
-    return series, plan_record(series, spec, hop_s, max_windows)
+        return reader.read_series(data, upload_name(filename), fmt)
+
+
+def _background(loaded: LoadedModel, baseline: StationBaseline | None, longitude: float | None) -> Background | None:
+    """What a station-relative model's input is made against: the station's baseline when it has one for this
+    input, else the model's own reference (the training stations' median); None for other models."""
+    spec = loaded.input_spec
+    if spec.background != "station":
+        return None
+    spectra = baseline.spectra.get(spec.absolute.fingerprint) if baseline is not None else None
+    if spectra is not None:
+        return Background.from_spectra(spectra, spec, longitude,
+                                       f"station {baseline.station}'s baseline (version {baseline.version})")
+    return loaded.reference_background(longitude)
 
 
 def _station_baseline(baselines: BaselineCache, code: str | None, choice: str | None) -> StationBaseline | None:
@@ -145,10 +155,12 @@ async def analyze(
     hop_s = _hop_s(hop_hours, spec)
     fmt = format_field(format)
     request = explain_request(labels) if explain else None
-    series, plan = await decoder.run(_read_and_plan, decoder.reader, await file.read(), file.filename, fmt, spec,
-                                     hop_s, settings.max_analyze_windows, metrics)
+    series = await decoder.run(_read, decoder.reader, await file.read(), file.filename, fmt, metrics)
     reference = await run_in_threadpool(_station_baseline, baselines, station or series.station, baseline)
     judge = Judgement.of(reference, loaded.manifest)
+    info = _station_info(series, station)
+    background = _background(loaded, reference, info.longitude)
+    plan = await decoder.run(plan_record, series, spec, hop_s, settings.max_analyze_windows, background)
     kept: dict[int, KeptWindow | str] = {}  # with image_links: what the image route needs later
     loop = asyncio.get_running_loop()
     ended = threading.Event()
@@ -211,13 +223,14 @@ async def analyze(
         alarm_threshold=judge.threshold,
         alarm_rule=judge.rule,
         false_alarm_rate=judge.false_alarm_rate,
+        input_background=background.source if background else None,
         magnitude_labels=dict(Counter(w.outputs["magnitude"].label for w in analysed)),
         azimuth_labels=dict(Counter(w.outputs["azimuth"].label for w in analysed)),
     )
     body = AnalyzeResponse(
         id=analysis_id,
         model=model_ref(loaded.manifest),
-        station=_station_info(series, station),
+        station=info,
         source_format=series.source_format,
         start=series.start,
         end=series.end,

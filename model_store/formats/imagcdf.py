@@ -23,8 +23,8 @@ import numpy as np
 
 from ..errors import CorruptFileError, ReadError
 from ..series import StationSeries
-from ._components import ARCMIN_TO_RAD, DEG_TO_RAD, vector_layout, vector_series
 from ._cdf_guard import clamped_cdf_class, uncompressed_cdf
+from ._components import ARCMIN_TO_RAD, DEG_TO_RAD, vector_layout, vector_series
 from ._extras import require
 from ._grid import MAX_GRID_SAMPLES, RowGrid
 from ._physical import station_coordinates

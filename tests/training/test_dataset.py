@@ -145,3 +145,37 @@ def test_cli_simulate_writes_raw_files_the_readers_accept(tmp_path):
     (path,) = (tmp_path / "w" / "raw" / "LUT").iterdir()
     assert read_series(path).n_samples == 86_400
     assert (tmp_path / "w" / "catalog.csv").is_file()
+
+
+def test_a_station_relative_dataset_trains_a_model_that_carries_its_reference_background(tmp_path):
+    """Each training station's windows are rendered against its own background (other days of the same
+    station); the trained checkpoint carries the median background for stations without a baseline."""
+    import json
+
+    from model_store import load_checkpoint, read_series
+    from model_store.inference import InferenceConfig, InferenceEngine, select_backend
+    from model_store.pipeline import analyze_series
+
+    relative = {**TINY, "simulator": {**TINY["simulator"], "days": 6, "stations": ["LUT", "TRT"]},
+                "dataset": {**TINY["dataset"], "background_days": 3},
+                "input_specs": {"station": {**TINY["input_specs"]["cross"], "background": "station"}}}
+    data = tmp_path / "ds"
+    info = build_sim(BuildConfig.from_dict(relative), data, progress=False)
+    backgrounds = info["backgrounds"]["station"]
+    assert set(backgrounds["stations"]) == {"LUT", "TRT"}
+    assert len(backgrounds["reference"]["row_db_median"]) == 4  # local-time bands, each (3 channels, 32 rows)
+    assert len(backgrounds["reference"]["row_db_median"][0]) == 3
+    assert json.loads((data / "dataset.json").read_text())["backgrounds"]["station"] == backgrounds
+    (tmp_path / "train.yaml").write_text(
+        "train: {representation: station, azimuth_head: bearing, backbone: convnext_atto, head_hidden: 8, "
+        "epochs: 1, batch_size: 4, augmentations: [], val_fraction: 0.3}\n")
+    assert cli(["train", "--config", str(tmp_path / "train.yaml"), "--data", str(data), "--out", str(tmp_path / "run"),
+                "--quiet"]) == 0
+    loaded = load_checkpoint(tmp_path / "run" / "checkpoint")
+    assert loaded.input_spec.background == "station"
+    assert loaded.manifest.background_reference == backgrounds["reference"]
+    # at a station without a baseline, its windows are made against that reference
+    engine = InferenceEngine(loaded, select_backend(loaded, InferenceConfig(path="eager"))[0])
+    day = read_series("tests/data/S230101.LUT.gz")
+    outcomes = analyze_series(day, loaded.input_spec, engine.predict, background=loaded.reference_background(116.4))
+    assert len(outcomes) == 4 and all(o.prediction is not None for o in outcomes)
