@@ -274,6 +274,35 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_station_eval(args: argparse.Namespace) -> int:
+    """Stations never seen in training, judged with and without their own baselines (training/station_eval.py)."""
+    from model_store import ModelRegistry, load_checkpoint
+    from model_store.inference import InferenceConfig, InferenceEngine, select_backend
+
+    from .station_eval import StationEvalConfig, run
+
+    config = BuildConfig.from_dict(load_yaml(args.config))
+    overrides = {k: v for k, v in {"days": args.days, "baseline_days": args.baseline_days,
+                                   "stations": tuple(args.stations) if args.stations else None}.items() if v is not None}
+    evaluation = StationEvalConfig.from_dict({**load_yaml(args.config).get("station_eval", {}), **overrides})
+    models = {f"run {run}": load_checkpoint(Path(run) / "checkpoint") for run in args.runs or ()}
+    for ref in args.models or ():
+        loaded = ModelRegistry(args.model_store).load(ref)
+        models[loaded.manifest.ref] = loaded
+    if not models:
+        raise ValueError("give --models and/or --runs")
+    engines = {name: InferenceEngine(loaded, select_backend(loaded, InferenceConfig(path="onnx"))[0])
+               for name, loaded in models.items()}
+    report = run(config.simulator, config.labels, engines, evaluation)
+    atomic_write_text(Path(args.out), json.dumps(report, indent=2) + "\n")
+    for ref, modes in report["models"].items():
+        for mode, m in modes.items():
+            logger.info("%s %s: quiet windows in alarm %s (worst station %s), event windows in alarm %s, sector "
+                        "accuracy %s", ref, mode, m["quiet_in_alarm"], m["worst_station_quiet_in_alarm"],
+                        m["events_in_alarm"], m["event_sector_accuracy"])
+    return 0
+
+
 def cmd_ceilings(args: argparse.Namespace) -> int:
     """Magnitude ceilings of one station from a simulated dataset's ground truth."""
     from .ceilings import ceilings
@@ -406,6 +435,17 @@ def build_parser() -> argparse.ArgumentParser:
     v = _parser(sub, "evaluate", cmd_evaluate, "--run", "--data",
                 help="score a trained checkpoint on another dataset (e.g. an independent world)")
     v.add_argument("--out", required=True, help="report JSON to write")
+
+    se = _parser(sub, "station-eval", cmd_station_eval,
+                 help="stations never seen in training, judged with and without their own baselines")
+    se.add_argument("--config", required=True, help="YAML with simulator and labels sections (and station_eval)")
+    se.add_argument("--models", nargs="+", help="name[:version] of models in --model-store")
+    se.add_argument("--model-store", default=str(PACKAGED_STORE), help="where --models are")
+    se.add_argument("--runs", nargs="+", help="run directories of 'train' (their checkpoint)")
+    se.add_argument("--days", type=positive_int, help="days evaluated (default: the config's station_eval.days)")
+    se.add_argument("--baseline-days", type=positive_int, help="days of another period each baseline is made from")
+    se.add_argument("--stations", nargs="+", help="a subset of the world's stations")
+    se.add_argument("--out", required=True, help="JSON to write")
 
     g = _parser(sub, "ceilings", cmd_ceilings, help="magnitude ceilings of one station from simulated ground truth")
     g.add_argument("--data", required=True, help="a simulated dataset")

@@ -53,7 +53,7 @@ SAMPLE_COLUMNS = (
     "emission_nt", "event_emission_nt",
 )
 DEFAULT_REPRESENTATION = "power"
-OTHER_COMMANDS_SECTIONS = ("train", "cv")  # a config file may also hold the training recipe
+OTHER_COMMANDS_SECTIONS = ("train", "cv", "station_eval")  # a config file may also hold other commands' settings
 
 
 @dataclass(frozen=True)
