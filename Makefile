@@ -36,7 +36,7 @@ run: $(STAMP)
 	$(PY) -m app --host $(HOST) --port $(PORT)
 
 # The default (direction-aware) and the power-only model, every evaluation behind them, and their report
-# (about 37 min on 2 cores; see docs/training.md). Progress: a log line per 50 simulated days,
+# (about 80 min on 2 cores; see docs/training.md). Progress: a log line per 50 simulated days,
 # per fold and per epoch. Each step writes into $(RUN); the models are exported last.
 model: $(STAMP)
 	$(TRAIN) build-dataset --source sim --config configs/sim_default.yaml --out $(DATASET) --quiet
@@ -46,20 +46,27 @@ model: $(STAMP)
 	$(TRAIN) cv --config configs/power_model.yaml --data $(DATASET) --out $(RUN)/cv_loeo_power --no-controls --quiet
 	$(TRAIN) cv --config configs/default_model.yaml --data $(DATASET) --out $(RUN)/cv_loso --scheme loso --folds 3 --no-controls --quiet
 	$(TRAIN) cv --config configs/default_model.yaml --data $(NO_PRECURSORS) --out $(RUN)/cv_no_precursors --max-folds 2 --no-controls --quiet
+	$(TRAIN) cv --config configs/station_model.yaml --data $(DATASET) --out $(RUN)/cv_loeo_station --no-controls --quiet
+	$(TRAIN) cv --config configs/station_model.yaml --data $(DATASET) --out $(RUN)/cv_loso_station --scheme loso --folds 3 --no-controls --quiet
 	$(TRAIN) train --config configs/default_model.yaml --data $(DATASET) --out $(RUN)/train --name default --quiet
 	$(TRAIN) train --config configs/power_model.yaml --data $(DATASET) --out $(RUN)/train_power --name power --quiet
+	$(TRAIN) train --config configs/station_model.yaml --data $(DATASET) --out $(RUN)/train_station --name station --quiet
 	$(TRAIN) evaluate --run $(RUN)/train --data $(INDEPENDENT) --out $(RUN)/independent.json
 	$(TRAIN) evaluate --run $(RUN)/train_power --data $(INDEPENDENT) --out $(RUN)/independent_power.json
+	$(TRAIN) evaluate --run $(RUN)/train_station --data $(INDEPENDENT) --out $(RUN)/independent_station.json
+	$(TRAIN) station-eval --config configs/sim_default.yaml --runs $(RUN)/train $(RUN)/train_power $(RUN)/train_station --out $(RUN)/station_eval.json
 	$(TRAIN) real-check --run $(RUN)/train --real $(REAL_DAYS) --config configs/sim_default.yaml --out $(RUN)/real_check.json
 	$(TRAIN) real-check --run $(RUN)/train_power --real $(REAL_DAYS) --config configs/sim_default.yaml --out $(RUN)/real_check_power.json
 	$(TRAIN) ceilings --data $(DATASET) --out $(RUN)/ceilings.json
 	$(TRAIN) sim-check --config configs/sim_default.yaml --real $(REAL_DAYS) --days 30 --out $(RUN)/sim_check.json > $(RUN)/sim_check.md
 	rm -rf $(REPORT) && mkdir -p $(REPORT)
-	for r in cv_loeo cv_loeo_power cv_loso cv_no_precursors; do cp -r $(RUN)/$$r $(REPORT)/$$r; done
+	for r in cv_loeo cv_loeo_power cv_loeo_station cv_loso cv_loso_station cv_no_precursors; do cp -r $(RUN)/$$r $(REPORT)/$$r; done
+	cp $(RUN)/station_eval.json $(REPORT)/station_eval.json
 	cp $(RUN)/sim_check.md $(REPORT)/sim_check.md
 	$(TRAIN) model-report --runs $(RUN) --out $(REPORT)
 	$(TRAIN) export --run $(RUN)/train --store $(STORE) --name default --metrics $(REPORT)/metrics_default.json --default
 	$(TRAIN) export --run $(RUN)/train_power --store $(STORE) --name power --metrics $(REPORT)/metrics_power.json
+	$(TRAIN) export --run $(RUN)/train_station --store $(STORE) --name station --metrics $(REPORT)/metrics_station.json
 
 bench: $(STAMP)
 	$(PY) -m benchmarks

@@ -12,6 +12,8 @@ Reads from one run directory (names fixed by the Makefile):
     real_check_power.json        the same for the power-only model
     ceilings.json                magnitude ceilings from ground truth
     sim_check.json               real vs simulated background (optional)
+    station_eval.json            stations never seen in training, with and without baselines (train, train_power,
+                                 train_station runs)
 
 and writes ``report.md`` with figures, ``metrics_default.json`` and ``metrics_power.json``.
 """
@@ -144,14 +146,49 @@ def real_table(real: dict[str, Any] | None, power: dict[str, Any] | None) -> lis
     return lines
 
 
+RUN_OF = {"default": "train", "power": "train_power", "station": "train_station"}
+
+
+def _station_eval_of(r: dict[str, Any], which: str) -> dict[str, Any] | None:
+    """A model's part of station_eval.json (its key names its run directory)."""
+    se = r.get("station_eval") or {}
+    return next((m for key, m in se.get("models", {}).items() if key.endswith(f"/{RUN_OF[which]}")), None)
+
+
+MODE_NAMES = {"model_alone": "no baseline", "a_p_value": "(a) baseline p-value",
+              "b_relative_input": "(b) input relative to the baseline", "c_both": "(c) both"}
+
+
+def station_table(r: dict[str, Any]) -> list[str]:
+    """Stations never seen in training: each model without and with its stations' baselines."""
+    se = r.get("station_eval")
+    if not se:
+        return ["(station_eval.json is missing)"]
+    c = se["config"]
+    lines = [f"A world whose {len(se['baselines'])} stations carry traits never used in training (station_seed "
+             f"{c['station_seed']}), {c['days']} days; each station's baseline from {c['baseline_days']} days of "
+             "another period of the same station (`python -m training station-eval`). Targets: quiet windows in "
+             "alarm <= 0.05 overall and <= 0.10 at every station, event windows in alarm >= 0.85, event-window "
+             "sector accuracy >= 0.75.", "",
+             "| model | judged by | quiet windows in alarm | worst station | stations over 0.10 | event windows in "
+             "alarm | detection ROC AUC | sector accuracy |", "|---|---|---|---|---|---|---|---|"]
+    for which in ("default", "power", "station"):
+        modes = _station_eval_of(r, which)
+        for mode, m in (modes or {}).items():
+            lines.append(f"| {which} | {MODE_NAMES.get(mode, mode)} | {fmt(m['quiet_in_alarm'])} ({m['quiet_windows']}) | "
+                         f"{fmt(m['worst_station_quiet_in_alarm'])} | {len(m['stations_over_0.10'])} | "
+                         f"{fmt(m['events_in_alarm'])} ({m['event_windows']}) | {fmt(m['detection_auc'])} | "
+                         f"{fmt(m['event_sector_accuracy'])} |")
+    return lines
+
+
 def manifest_metrics(r: dict[str, Any], which: str) -> dict[str, Any]:
     """The summary a model's manifest carries (and /v2/models shows)."""
     from .cv_report import summary
     from .evaluate import headline
 
-    cv = r.get("cv_loeo" if which == "default" else "cv_loeo_power")
-    ind = r.get("independent" if which == "default" else "independent_power")
-    real = r.get("real_check" if which == "default" else "real_check_power")
+    suffix = "" if which == "default" else f"_{which}"
+    cv, ind, real = (r.get(f"{name}{suffix}") for name in ("cv_loeo", "independent", "real_check"))
     out: dict[str, Any] = {}
     if cv:
         out["cross_validation"] = summary(cv)
@@ -164,6 +201,15 @@ def manifest_metrics(r: dict[str, Any], which: str) -> dict[str, Any]:
             "windows": len(real["quiet_days"]["windows"]), "files": real["files"]}
     if r.get("ceilings"):
         out["magnitude_ceilings"] = {k: v["balanced_accuracy"] for k, v in r["ceilings"]["ceilings"].items()}
+    unseen = _station_eval_of(r, which)
+    if unseen and unseen.get("model_alone"):
+        alone = unseen["model_alone"]
+        out["unseen_stations"] = {"false_alarm_rate": alone["quiet_in_alarm"],
+                                  "worst_station_false_alarm_rate": alone["worst_station_quiet_in_alarm"],
+                                  "detection_rate": alone["events_in_alarm"],
+                                  "with_baselines": {mode: {"false_alarm_rate": m["quiet_in_alarm"],
+                                                            "detection_rate": m["events_in_alarm"]}
+                                                     for mode, m in unseen.items() if mode != "model_alone"}}
     if cv:
         out["what_each_head_can_know"] = head_statements(cv, ind, real, r.get("ceilings"), which)
     return out
@@ -198,7 +244,7 @@ def head_statements(cv: dict[str, Any], ind: dict[str, Any] | None, real: dict[s
         f"which one station cannot measure. {verdict}")
     az = m["azimuth_given_event"]
     ind_az = f"; {fmt(ind['azimuth_given_event']['sector_accuracy'])} on the independent world" if ind else ""
-    if which == "default":
+    if which in ("default", "station"):
         out["azimuth"] = (
             f"Given an event, the bearing comes from the Z-referenced cross-spectra (a direction finder, not learnt): "
             f"8-sector accuracy {fmt(az['sector_accuracy'])}, median angular error {fmt(az['median_angular_error_deg'], 1)} "
@@ -214,9 +260,10 @@ def head_statements(cv: dict[str, Any], ind: dict[str, Any] | None, real: dict[s
 
 
 def write_model_report(runs: Path, out: Path) -> None:
-    names = ("cv_loeo", "cv_loeo_power", "cv_loso", "cv_no_precursors")
+    names = ("cv_loeo", "cv_loeo_power", "cv_loeo_station", "cv_loso", "cv_loso_station", "cv_no_precursors")
     r: dict[str, Any] = {n: _load(runs / n / "report.json") for n in names}
-    for n in ("independent", "independent_power", "real_check", "real_check_power", "ceilings", "sim_check"):
+    for n in ("independent", "independent_power", "independent_station", "real_check", "real_check_power",
+              "real_check_station", "ceilings", "sim_check", "station_eval"):
         r[n] = _load(runs / f"{n}.json")
     if r["cv_loeo"] is None:  # the manifests' metrics and the statements come from it
         raise FileNotFoundError(f"{runs / 'cv_loeo' / 'report.json'} is missing: run the cross-validation first")
@@ -244,6 +291,7 @@ def write_model_report(runs: Path, out: Path) -> None:
              "Generated by `make model` (`python -m training model-report`). Every number describes the simulated "
              "world and the few real days named below, not real precursors.", "", "## Side by side", ""]
     lines += side_by_side(r)
+    lines += ["", "## Stations never seen in training", ""] + station_table(r)
     lines += ["", "## Magnitude against what one station can know", ""] + ceilings_table(r["ceilings"], r["cv_loeo"])
     lines += ["", "## Real data", ""] + real_table(r["real_check"], r["real_check_power"])
     if r["cv_loeo"] and r["cv_loeo"]["model"].get("label_noise"):
@@ -253,7 +301,7 @@ def write_model_report(runs: Path, out: Path) -> None:
     lines += ["", "## Figures", ""] + [f"![{p.name}](figures/{p.name})" for p in sorted(figures.glob("*.png"))]
     lines += ["", "Full reports: " + ", ".join(f"[{n}]({n}/report.md)" for n in names if r[n]) + "."]
     atomic_write_text(out / "report.md", "\n".join(lines) + "\n")
-    for which in ("default", "power"):
+    for which in ("default", "power", "station"):
         atomic_write_text(out / f"metrics_{which}.json", json.dumps(manifest_metrics(r, which), indent=2) + "\n")
     logger.info("model report written to %s", out / "report.md")
 

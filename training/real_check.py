@@ -17,8 +17,9 @@ from typing import Any, Sequence
 import numpy as np
 
 from model_store import LoadedModel, read_series
+from model_store.pipeline import plan_record
 from model_store.spectrogram import quantize, window_to_image
-from model_store.windows import conform_sampling, cut_windows
+from model_store.stations import get_station
 
 from .evaluate import ServedOutputs, angular_errors, sector_of
 from .simulate import SimConfig, band_noise, emission_band, polarised
@@ -36,29 +37,38 @@ class RealWindow:
     station: str
     start: str
     data: np.ndarray  # (3, n) H, D, Z at the spec's sampling, short gaps interpolated
+    background_db: np.ndarray | None = None  # a station-relative model: the background of the window's time of day
 
 
 def real_windows(paths: Sequence[str | Path], model: LoadedModel) -> list[RealWindow]:
+    """The usable windows of real station files as the window pipeline cuts them; a station-relative model's
+    against its own reference background (these stations have no baseline here)."""
     spec = model.input_spec
     out = []
     for path in paths:
-        series = conform_sampling(read_series(path), spec)
-        for w in cut_windows(series, spec):
+        series = read_series(path)
+        known = get_station(series.station) if series.station else None
+        background = model.reference_background(known.longitude if known else series.longitude)
+        for w in plan_record(series, spec, background=background).windows:
             if w.data is not None:
-                out.append(RealWindow(Path(path).name, series.station, w.start.isoformat(), w.data))
+                out.append(RealWindow(Path(path).name, series.station, w.start.isoformat(), w.data,
+                                      background.rows_for(w.start) if background else None))
     return out
 
 
-def _serve(model: LoadedModel, windows: list[np.ndarray]) -> ServedOutputs:
+def _serve(model: LoadedModel, windows: list[RealWindow], data: list[np.ndarray] | None = None) -> ServedOutputs:
+    """The served outputs of windows (or of ``data`` replacing their samples, e.g. with an injected emission)."""
     spec = model.input_spec
-    images = np.stack([np.rint(quantize(window_to_image(w, spec)) * 255).astype(np.uint8) for w in windows])
+    samples = data if data is not None else [w.data for w in windows]
+    images = np.stack([np.rint(quantize(window_to_image(d, spec, w.background_db)) * 255).astype(np.uint8)
+                       for d, w in zip(samples, windows)])
     raw = predict_raw(model.model, images, spec)
     return ServedOutputs.from_raw(raw, model.manifest.calibration, model.model.config.azimuth_head)
 
 
 def quiet_days(model: LoadedModel, windows: list[RealWindow]) -> dict[str, Any]:
     """Every real window as the service would score it; the check is that none raises an alarm."""
-    served = _serve(model, [w.data for w in windows])
+    served = _serve(model, windows)
     p_event, alarm = served.precursor_probability, served.alarm
     return {
         "windows": [{"source": w.source, "station": w.station, "start": w.start, "precursor_probability": float(p),
@@ -80,7 +90,7 @@ def injection_recovery(model: LoadedModel, windows: list[RealWindow], sim: SimCo
     rng = np.random.default_rng(seed)
     rows = []
     for amplitude in amplitudes:
-        data, bearings = [], []
+        data, bearings, used = [], [], []
         for k in range(bearings_per_amplitude):
             w = windows[k % len(windows)]
             bearing = (360.0 * k / bearings_per_amplitude + rng.uniform(0, 360.0 / bearings_per_amplitude)) % 360
@@ -89,7 +99,8 @@ def injection_recovery(model: LoadedModel, windows: list[RealWindow], sim: SimCo
             zh = rng.uniform(*sim.zh_ratio)
             data.append(w.data + np.stack(polarised(p, bearing, zh)))
             bearings.append(bearing)
-        served = _serve(model, data)
+            used.append(w)
+        served = _serve(model, used, data)
         p_event = served.precursor_probability
         true = np.asarray(bearings)
         errors = angular_errors(served.bearing, true)
