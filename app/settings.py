@@ -34,6 +34,11 @@ class Settings(BaseSettings):
         5.0, ge=0, description="Seconds a replica trusts what it last read of a station's baselines: a baseline "
         "made or deleted elsewhere is used within this long",
     )
+    baseline_model: str | None = Field(
+        "station", description="The model (name[:version]) that answers /analyze for a station with a baseline "
+        "when the request names none, if it is served and the baseline has its scores: a station-relative model, "
+        "whose input is made against the station's own background (docs/stations.md); otherwise the default model",
+    )
     baseline_false_alarm_rate: float = Field(
         0.05, gt=0, lt=1, description="With a station baseline, a window is in alarm when its background_p_value "
         "is at most this (its false-alarm rate at that station, when the baseline is representative)",
@@ -144,7 +149,7 @@ class Settings(BaseSettings):
     def _upper(cls, value: object) -> object:
         return value.upper() if isinstance(value, str) else value
 
-    @field_validator("api_key", "model", "models", "onnx_cache_dir", mode="before")
+    @field_validator("api_key", "model", "models", "onnx_cache_dir", "baseline_model", mode="before")
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value

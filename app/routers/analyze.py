@@ -47,6 +47,8 @@ from ..runtime.analyses import KeptAnalysis, KeptWindow, image_url
 from ..runtime.baselines import BaselineCache, Judgement
 from ..runtime.batching import RequestEnded, thread_predictor
 from ..runtime.decoding import UploadReader, upload_name
+from ..runtime.errors import ModelNotServed
+from ..runtime.state import ModelState, ServedModel
 from ..schemas import AnalyzeResponse, AnalyzeSummary, BaselineSummary, StationInfo, WindowResult
 from ..security import guarded
 from ..validators import PlainDecimal, format_field
@@ -96,6 +98,24 @@ def _station_baseline(baselines: BaselineCache, code: str | None, choice: str | 
         return baselines.latest(code)
     except BaselineError:  # a code the station store cannot hold has no baseline
         return None
+
+
+def _model_for(state: ModelState, baseline_model: str | None, named: ServedModel | None,
+               reference: StationBaseline | None) -> tuple[ServedModel, str | None]:
+    """The model that answers, and why: the one the form names; for a station with a baseline that has its
+    scores, the baseline model (a station-relative model reads the station's windows against its background);
+    else the default model."""
+    if named is not None:
+        return named, "the model field"
+    if reference is not None and baseline_model:
+        try:
+            candidate = state.get(baseline_model)
+        except ModelNotServed:
+            candidate = None
+        if candidate is not None and reference.has_model(candidate.ref):
+            return candidate, (f"station {reference.station}'s baseline (PRECURSOR_BASELINE_MODEL: the model for "
+                               "stations with a baseline)")
+    return state.default, None
 
 
 def _station_info(series: StationSeries, override: str | None) -> StationInfo:
@@ -149,14 +169,16 @@ async def analyze(
     analysis_id = str(uuid.uuid4())
     deadline = state.admission.deadline()
     state.admission.check()  # a full queue refuses before anything is decoded
-    served = state.get(model) if model else state.default
+    named = state.get(model) if model else None
+    _hop_s(hop_hours, (named or state.default).loaded.input_spec)  # a bad hop is refused before decoding
+    fmt = format_field(format)
+    series = await decoder.run(_read, decoder.reader, await file.read(), file.filename, fmt, metrics)
+    reference = await run_in_threadpool(_station_baseline, baselines, station or series.station, baseline)
+    served, selected_by = _model_for(state, settings.baseline_model, named, reference)
     loaded = served.loaded
     spec, labels = loaded.input_spec, loaded.manifest.labels
     hop_s = _hop_s(hop_hours, spec)
-    fmt = format_field(format)
     request = explain_request(labels) if explain else None
-    series = await decoder.run(_read, decoder.reader, await file.read(), file.filename, fmt, metrics)
-    reference = await run_in_threadpool(_station_baseline, baselines, station or series.station, baseline)
     judge = Judgement.of(reference, loaded.manifest)
     info = _station_info(series, station)
     background = _background(loaded, reference, info.longitude)
@@ -229,7 +251,7 @@ async def analyze(
     )
     body = AnalyzeResponse(
         id=analysis_id,
-        model=model_ref(loaded.manifest),
+        model=model_ref(loaded.manifest, selected_by),
         station=info,
         source_format=series.source_format,
         start=series.start,

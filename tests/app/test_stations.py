@@ -123,3 +123,37 @@ def test_baselines_are_behind_the_api_key(store, lut_bytes, tmp_path):
         assert c.get("/v2/stations").status_code == 401
         r = c.put("/v2/stations/LUT/baseline", files=_day_files(lut_bytes, 3), headers={"X-API-Key": "k"})
         assert r.status_code == 201
+
+
+def test_a_station_with_a_baseline_is_read_by_the_station_relative_model(lut_bytes, tmp_path):
+    """With a station-relative model served (named "station"), /analyze of a station with a baseline is answered
+    by it, its input made against the baseline's background; a station without one by the default model."""
+    from dataclasses import replace as replaced
+
+    import numpy as np
+    import torch
+
+    from model_store import ModelRegistry, create_model
+    from model_store.direction import physics_config
+
+    from .conftest import CROSS_SPEC, build_store
+
+    registry = build_store(tmp_path / "models")
+    relative = replaced(CROSS_SPEC, background="station")
+    torch.manual_seed(2)
+    registry.save(create_model("convnext_atto", in_chans=6, head_hidden=8, azimuth_head="bearing",
+                               physics=physics_config(relative), cam_stage=2), "station", input_spec=relative,
+                  background_reference={"row_db_median": np.full((4, 3, 64), -20.0).tolist()},
+                  provenance={"trained_on": "untrained", "description": "test"})
+    with make_client(model_store=tmp_path / "models", station_store=tmp_path / "stations", **QUICK) as c:
+        assert wait_ready(c)["status"] == "ready"
+        before = c.post("/analyze", files={"file": ("S230101.LUT.gz", lut_bytes)}).json()
+        assert before["model"]["name"] == MODEL and before["summary"].get("input_background") is None
+        made = c.put("/v2/stations/LUT/baseline", files=_day_files(lut_bytes, 3)).json()
+        assert set(made["models"]) == {"tiny:1", "tinycross:1", "station:1"}
+        after = c.post("/analyze", files={"file": ("S230101.LUT.gz", lut_bytes)}).json()
+        assert after["model"]["name"] == "station" and after["model"]["selected_by"].startswith("station LUT's baseline")
+        assert after["summary"]["input_background"] == "station LUT's baseline (version 1)"
+        assert all(w["background_p_value"] is not None for w in after["windows"])
+        named = c.post("/analyze", files={"file": ("S230101.LUT.gz", lut_bytes)}, data={"model": MODEL}).json()
+        assert named["model"]["name"] == MODEL and named["baseline"]["version"] == "1"  # (a): p-values, absolute input
