@@ -27,17 +27,16 @@ import numpy as np
 from tqdm import tqdm
 
 from model_store import InputSpec, StationSeries, read_series
+from model_store.background import Background, median_background
+from model_store.baselines import BaselineRules, SourceFile, station_background
 from model_store.catalog import read_catalog, write_catalog
 from model_store.config import DictConfig
 from model_store.errors import ReadError, UnsupportedSamplingError
-from model_store.png import image_to_png
-from model_store.background import Background, median_background
-from model_store.baselines import BaselineRules, SourceFile, station_background
-from model_store.spectrogram import window_to_image
-from model_store.windows import conform_sampling, cut_windows
-from model_store.stations import Station, get_station
-
 from model_store.fileio import atomic_write_bytes, atomic_write_text
+from model_store.pipeline import RecordTooShortError, plan_record, window_image
+from model_store.png import image_to_png
+from model_store.stations import Station, get_station
+from model_store.windows import Window
 
 from .catalog import KpSeries
 from .labels import EVENT, EXCLUDED, NORMAL_KIND, Labeller, LabelRule, WindowLabel, consistency_problems, select_normals
@@ -206,13 +205,14 @@ def read_samples(dataset_dir: str | Path) -> list[dict[str, str]]:
 
 
 def _label_series(series: StationSeries, spec: InputSpec, labeller: Labeller, lat: float, lon: float
-                  ) -> Iterator[tuple[WindowLabel, np.ndarray | None]]:
-    for w in cut_windows(conform_sampling(series, spec), spec):
+                  ) -> Iterator[tuple[WindowLabel, Window]]:
+    """Every window of a record as the window pipeline cuts it (:mod:`model_store.pipeline`), labelled."""
+    for w in plan_record(series, spec).windows:
         label = labeller.label(series.station, lat, lon, w.start, w.end, w.valid_fraction)
         if w.data is None:
             label.kind, label.reason = EXCLUDED, f"excluded: {w.skipped_reason}"
             label.magnitude_class = label.azimuth_class = ""
-        yield label, w.data
+        yield label, w
 
 
 def _select(labels: list[WindowLabel], options: DatasetOptions) -> tuple[list[WindowLabel], list[WindowLabel]]:
@@ -272,13 +272,14 @@ def _finish(out: Path, rows: list[dict[str, Any]], excluded_rows: list[dict[str,
     return info
 
 
-def _render(out: Path, sid: str, data: np.ndarray, specs: dict[str, InputSpec], start: datetime,
+def _render(out: Path, sid: str, window: Window, specs: dict[str, InputSpec],
             backgrounds: dict[str, dict[str, Background]] | None = None, station: str = "") -> None:
-    """A window's PNG in every representation; a station-relative one against the station's background."""
+    """A window's PNG in every representation, its image made by the window pipeline
+    (:func:`model_store.pipeline.window_image`); a station-relative one against the station's background."""
     for name, spec in specs.items():
-        rows = backgrounds[name][station].rows_for(start) if spec.background == "station" else None
+        background = backgrounds[name][station] if spec.background == "station" else None
         atomic_write_bytes(out / "spectrograms" / name / f"{sid}.png",
-                           image_to_png(window_to_image(data, spec, rows), spec),
+                           image_to_png(window_image(window, spec, background), spec),
                            durable=False)  # a dataset is rebuilt from its config, not recovered
 
 
@@ -358,14 +359,14 @@ def _build_day(day: int, stations: list[str]) -> list[tuple[WindowLabel, bool]]:
     out = []
     for series in _sim_day_series(job.world, day, stations):
         st = job.world.stations[series.station]
-        for lab, data in _label_series(series, spec, job.labeller, st.latitude, st.longitude):
+        for lab, window in _label_series(series, spec, job.labeller, st.latitude, st.longitude):
             sid = sample_id(lab)
             if sid not in job.selected:
                 continue
-            if data is not None:
+            if window.data is not None:
                 _add_ground_truth(job.world, lab)
-                _render(job.out, sid, data, job.config.input_specs, lab.start, job.backgrounds, lab.station)
-            out.append((lab, data is not None))
+                _render(job.out, sid, window, job.config.input_specs, job.backgrounds, lab.station)
+            out.append((lab, window.data is not None))
     return out
 
 
@@ -480,11 +481,11 @@ def build_real(config: BuildConfig, data_dir: str | Path, catalog: str | Path, o
             skipped_files.append(f"{path.name}: station {series.station!r} has no coordinates")
             continue
         try:
-            for lab, data in _label_series(series, spec, labeller, lat, lon):
+            for lab, window in _label_series(series, spec, labeller, lat, lon):
                 labels.append(lab)
-                if data is not None and lab.kind != EXCLUDED:
-                    _render(out, sample_id(lab), data, config.input_specs, lab.start)
-        except UnsupportedSamplingError as exc:
+                if window.data is not None and lab.kind != EXCLUDED:
+                    _render(out, sample_id(lab), window, config.input_specs)
+        except (UnsupportedSamplingError, RecordTooShortError) as exc:
             skipped_files.append(f"{path.name}: {exc}")
     for note in skipped_files:
         logger.warning("skipped %s", note)
