@@ -8,29 +8,24 @@ from datetime import datetime, timedelta, timezone
 
 import numpy as np
 import pytest
-import torch
 
-from model_store import InputSpec, create_model
 from model_store.baseline_store import BASELINE_FILE, BaselineStore
 from model_store.baselines import (
-    DROPPED_MISSING, DROPPED_OUTLIER, BaselineError, BaselineRules, SourceFile, StationBaseline, alarm_threshold,
+    DROPPED_MISSING,
+    DROPPED_OUTLIER,
+    BaselineError,
+    BaselineRules,
+    SourceFile,
+    StationBaseline,
+    alarm_threshold,
     make_baseline,
 )
-from model_store.inference import InferenceConfig, InferenceEngine, select_backend
-from model_store.registry import ModelRegistry
 
-SPEC = InputSpec(image_height=32, image_width=32)
+from .conftest import TINY_SPEC
+
+SPEC = TINY_SPEC
 NOW = datetime(2026, 12, 6, tzinfo=timezone.utc)
 
-
-@pytest.fixture(scope="module")
-def engine(tmp_path_factory) -> InferenceEngine:
-    torch.manual_seed(0)
-    registry = ModelRegistry(tmp_path_factory.mktemp("store"))
-    registry.save(create_model("convnext_atto", head_hidden=16), "tiny", input_spec=SPEC,
-                  provenance={"trained_on": "untrained", "description": "test"}, make_default=True)
-    loaded = registry.load("tiny")
-    return InferenceEngine(loaded, select_backend(loaded, InferenceConfig(path="eager"))[0])
 
 
 def _days(lut_day, n: int, seed: int = 0):

@@ -8,28 +8,23 @@ from datetime import timedelta
 
 import numpy as np
 import pytest
-import torch
 
-from model_store import InputSpec, create_model, read_series
+from model_store import read_series
 from model_store.formats import frg604rc
-from model_store.inference import InferenceConfig, InferenceEngine, select_backend
 from model_store.pipeline import (
-    RecordTooShortError, TooManyWindowsError, analyze_series, make_chunk, plan_record, run_plan, window_image,
+    RecordTooShortError,
+    TooManyWindowsError,
+    analyze_series,
+    make_chunk,
+    plan_record,
+    run_plan,
+    window_image,
 )
-from model_store.registry import ModelRegistry
 
-SPEC = InputSpec(image_height=32, image_width=32)
+from .conftest import TINY_SPEC
 
+SPEC = TINY_SPEC
 
-@pytest.fixture(scope="module")
-def engine(tmp_path_factory) -> InferenceEngine:
-    torch.manual_seed(0)
-    registry = ModelRegistry(tmp_path_factory.mktemp("store"))
-    registry.save(create_model("convnext_atto", head_hidden=16), "tiny", input_spec=SPEC,
-                  provenance={"trained_on": "untrained", "description": "test"}, make_default=True)
-    loaded = registry.load("tiny")
-    backend, _ = select_backend(loaded, InferenceConfig(path="eager"))
-    return InferenceEngine(loaded, backend)
 
 
 def test_a_record_is_planned_before_anything_is_cut(lut_day):
