@@ -58,8 +58,11 @@ def handle(header: dict[str, Any], body: bytearray, specs: dict[str, InputSpec])
         candidates = [(name, _spec(specs, spec)) for name, spec in header["candidates"]]
         chosen = decode_png_for(bytes(body), candidates, named=bool(header.get("named")))
         d = chosen.decoded
+        # a PNG of the model's own size is its 8-bit levels: sent as bytes (a quarter of the floats), divided
+        # by 255 on the other side exactly as png_to_image divides them
+        image = d.image if d.resized else np.rint(d.image * np.float32(255.0)).astype(np.uint8)
         return ({"ok": True, "index": chosen.index, "why": chosen.why, "original_size": list(d.original_size),
-                 "resized": d.resized, "arrays": describe({"image": d.image})}, [d.image])
+                 "resized": d.resized, "arrays": describe({"image": image})}, [image])
     raise ValueError(f"unknown op {op!r}")
 
 

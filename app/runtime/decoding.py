@@ -31,6 +31,7 @@ from typing import Any, Protocol, TypeVar
 
 import anyio
 import anyio.to_thread
+import numpy as np
 
 import model_store.errors as store_errors
 from model_store.errors import CorruptFileError, ModelStoreError
@@ -277,6 +278,8 @@ class DecodePool:
         header = {"op": "png", "name": name, "candidates": [[n, s.to_dict()] for n, s in candidates], "named": named}
         answer, body = self._call(header, data, name)
         image = unpack(answer["arrays"], body)["image"]
+        if image.dtype == np.uint8:  # 8-bit levels of a PNG of the model's own size (see the worker)
+            image = np.divide(image, np.float32(255.0), dtype=np.float32)
         height, width = answer["original_size"]
         return ChosenInput(answer["index"], answer["why"], DecodedImage(image, (height, width), answer["resized"]))
 
