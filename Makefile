@@ -26,7 +26,7 @@ TRAIN := $(PY) -m training
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -c constraints.txt -e '.[dev,train,cdf,mseed,fast]'
+	$(PY) -m pip install --quiet -c constraints.txt -e '.[dev,train,cdf,mseed,fast,archive]'
 	touch $(STAMP)
 
 test: $(STAMP)
