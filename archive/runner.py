@@ -169,9 +169,14 @@ def run_analyze(options: AnalyzeOptions) -> dict[str, Any]:
         rolling = _stage_two(engine, options, archive, state, labels)
         t_rolled = time.perf_counter()
 
-        # ---- write down
-        archive.compact(state)
-        failures = archive.write_failures(state)
+        # ---- write down (a run that changed nothing rewrites nothing but its summary)
+        changed = bool(entries_this_run) or (options.prune and bool(missing))
+        if changed or not (archive.manifest_dir / "manifest.parquet").exists():
+            archive.compact(state)
+        if changed or not archive.failures_path.exists():
+            failures = archive.write_failures(state)
+        else:
+            failures = sum(e["status"] == FAILED for e in state.values())
         removed = archive.clean(parts={e["part"] for e in state.values() if e["status"] == DONE and e.get("part")})
         summary = _summary(run_id, started, options, engine, items, todo, why, missing, entries_this_run, state,
                            failures, rolling, removed,

@@ -1,0 +1,107 @@
+"""The archive on a 2-worker Dask LocalCluster: the same rows as the in-process loop, a worker killed in the
+middle of a run loses nothing and writes nothing twice, and a file that kills every worker that reads it ends
+up in the failures table while the run completes."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import threading
+import time
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+from archive.runner import AnalyzeOptions, run_analyze
+
+from .dask_hooks import ArchiveTestHooks
+from .helpers import assert_same_rows, windows
+
+
+@pytest.fixture(scope="module")
+def client():
+    """Two worker processes of one thread, as ``analyze`` starts on this machine; a task may kill one worker
+    (``allowed-failures`` 1) before it comes back as KilledWorker. The test hooks are set up on every worker,
+    restarted ones too."""
+    import dask
+    from distributed import Client, LocalCluster
+
+    with dask.config.set({"distributed.scheduler.allowed-failures": 1,
+                          "distributed.scheduler.worker-saturation": 1.0}):
+        cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None)
+    c = Client(cluster)
+    c.register_plugin(ArchiveTestHooks())
+    yield c
+    c.close()
+    cluster.close()
+
+
+def _inputs(tmp: Path, real_days: Path, sim_world: Path, days: int = 2) -> Path:
+    src = tmp / "in"
+    shutil.copytree(real_days, src / "real")
+    for code in ("LUT", "KPY"):
+        (src / "sim" / code).mkdir(parents=True)
+        for name in sorted(os.listdir(sim_world / "raw" / code))[:days]:
+            shutil.copy(sim_world / "raw" / code / name, src / "sim" / code / name)
+    return src
+
+
+def test_two_workers_write_the_rows_of_the_in_process_loop(client, real_days, sim_world, tmp_path):
+    src = _inputs(tmp_path, real_days, sim_world)
+    loop = run_analyze(AnalyzeOptions(str(src), str(tmp_path / "loop"), engine="loop", progress=False))
+    dask = run_analyze(AnalyzeOptions(str(src), str(tmp_path / "dask"), client=client, threads=1, progress=False))
+    assert dask["engine"]["workers"] == 2 and dask["files"]["done_now"] == loop["files"]["done_now"] == 6
+    assert_same_rows(windows(tmp_path / "loop"), windows(tmp_path / "dask"))
+    # each worker loaded the model once, however many files it analysed
+    from archive.task import loaded_engines
+
+    assert set(client.run(loaded_engines).values()) == {1}
+
+
+def test_a_worker_killed_mid_run_loses_no_row_and_writes_none_twice(client, real_days, sim_world, tmp_path):
+    src = _inputs(tmp_path, real_days, sim_world, days=3)
+    slow = src / "slow"  # every file takes a second longer to read on a worker: a kill lands mid-task
+    shutil.move(str(src / "sim"), str(slow))
+    reference = tmp_path / "reference"
+    run_analyze(AnalyzeOptions(str(src), str(reference), engine="loop", progress=False))
+
+    out = tmp_path / "killed"
+    result: dict = {}
+    run = threading.Thread(target=lambda: result.update(run_analyze(
+        AnalyzeOptions(str(src), str(out), client=client, threads=1, progress=False))))
+    pids = client.run(os.getpid)
+    run.start()
+    killed = None
+    deadline = time.monotonic() + 60
+    while killed is None and time.monotonic() < deadline:  # the first worker seen running a file's task
+        for address, keys in client.processing().items():
+            if address in pids and any(str(k).startswith("archive-analyze") for k in keys):
+                os.kill(pids[address], signal.SIGKILL)
+                killed = address
+                break
+        time.sleep(0.05)
+    run.join(120)
+    assert killed is not None and not run.is_alive()
+    assert result["files"]["done_now"] == 8 and result["files"]["failed_now"] == 0
+    assert_same_rows(windows(reference), windows(out))
+    t = windows(out)
+    keys = list(zip(t["station"].to_pylist(), t["start"].to_pylist()))
+    assert len(keys) == len(set(keys))
+    assert len(list((out / "scores").glob("*/*.parquet"))) == 8 and not list(out.rglob(".*.tmp"))
+    assert pids[killed] not in client.run(os.getpid).values()  # the killed worker was replaced
+
+
+def test_a_file_that_kills_its_workers_is_a_failure_and_the_run_completes(client, real_days, tmp_path):
+    src = tmp_path / "in"
+    shutil.copytree(real_days, src)
+    shutil.copy(real_days / "S230101.LUT.gz", src / "S230102.poison.gz")
+    out = tmp_path / "out"
+    summary = run_analyze(AnalyzeOptions(str(src), str(out), client=client, threads=1, progress=False))
+    assert summary["files"]["done_now"] == 2 and summary["files"]["failed_now"] == 1
+    assert summary["failures_by_stage"] == {"worker": 1}
+    failure, = pq.read_table(out / "failures.parquet").to_pylist()
+    assert failure["url"].endswith("S230102.poison.gz") and failure["error"] == "KilledWorker"
+    assert "died every time" in failure["reason"] and failure["attempts"] == 2
+    assert windows(out).num_rows == 6
