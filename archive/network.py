@@ -26,6 +26,7 @@ import logging
 import math
 from collections import Counter
 from collections.abc import Mapping
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -105,7 +106,7 @@ def run_network(out: str | Path, config: NetworkConfig | None = None, stations: 
     bounds = np.flatnonzero(np.r_[True, start_us[1:] != start_us[:-1], True])
     candidates, windows = [], []
     codes = Counter()
-    for a, b in zip(bounds[:-1], bounds[1:]):
+    for a, b in pairwise(bounds):
         obs = []
         for i in range(a, b):
             code = rows["station"][i]

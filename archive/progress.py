@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import sys
 import time
 from datetime import timedelta
@@ -12,7 +13,7 @@ logger = logging.getLogger("archive")
 
 
 def _eta(seconds: float) -> str:
-    return str(timedelta(seconds=int(seconds))) if seconds == seconds and seconds < 1e9 else "?"
+    return str(timedelta(seconds=int(seconds))) if math.isfinite(seconds) and seconds < 1e9 else "?"
 
 
 class Progress:

@@ -71,7 +71,7 @@ def station_rows(out: Path, score: str, stations: Mapping[str, Station] | None
         raise ValueError(f"no position for station(s) {', '.join(missing)}: give --stations CSV")
     rows = AlarmRows(codes, [d["start"][i] for i in idx], [d["end"][i] for i in idx], values, alarm)
     info = {"alarms": "station", "score": what, "windows": int(t.num_rows), "analysed": int(analysed.sum()),
-            "scored": int(len(idx)), "left_out_without_p_value": int((analysed & ~judged).sum())
+            "scored": len(idx), "left_out_without_p_value": int((analysed & ~judged).sum())
             if score == "background" else 0}
     return rows, coords, info
 

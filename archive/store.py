@@ -195,4 +195,4 @@ def write_json(path: Path, data: Mapping[str, Any]) -> None:
     atomic_write_text(path, json.dumps(data, indent=1, default=str) + "\n")
 
 
-__all__ = ["ArchiveDir", "ArchiveLocked", "MANIFEST_SCHEMA", "new_run_id", "write_json"]
+__all__ = ["MANIFEST_SCHEMA", "ArchiveDir", "ArchiveLocked", "new_run_id", "write_json"]

@@ -106,7 +106,7 @@ def write_parquet(table: pa.Table, path: str | os.PathLike, durable: bool = True
 
 
 def read_windows(out: str | os.PathLike, columns: Sequence[str] | None = None,
-                 filter: Any = None) -> pa.Table:  # noqa: A002 - pyarrow's name
+                 filter: Any = None) -> pa.Table:
     """The windows dataset of an archive (every station and year), or an empty table if there is none."""
     root = Path(out) / "windows"
     if not root.is_dir() or not any(root.glob("station=*/year=*/*.parquet")):

@@ -25,12 +25,11 @@ import socket
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pyarrow as pa
 
 from model_store.amplitude import EMISSION_BAND_HZ, band_amplitude_nt
@@ -229,5 +228,5 @@ def noop(items: Sequence[Any]) -> list[Any]:
     return list(items)
 
 
-__all__ = ["AnalyzeSettings", "DONE", "FAILED", "ModelMismatch", "analyze_file", "analyze_files", "engine_for",
+__all__ = ["DONE", "FAILED", "AnalyzeSettings", "ModelMismatch", "analyze_file", "analyze_files", "engine_for",
            "loaded_engines", "noop", "part_name", "part_path"]

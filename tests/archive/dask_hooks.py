@@ -13,8 +13,8 @@ from distributed.diagnostics.plugin import WorkerPlugin
 class ArchiveTestHooks(WorkerPlugin):
     name = "archive-test-hooks"
 
-    def setup(self, worker) -> None:  # noqa: ANN001 - distributed's signature
-        import archive.task as task
+    def setup(self, worker) -> None:
+        from archive import task
 
         if getattr(task.read_bytes, "hooked", False):
             return

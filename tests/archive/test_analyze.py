@@ -69,7 +69,7 @@ def test_a_changed_file_is_redone_alone_and_replaces_its_rows(sim_world, tmp_pat
     changed = [r for r in t1.to_pylist() if r["source"] == str(day.resolve())]
     assert [r["skipped_reason"] is not None for r in changed] == [False, True, False, False]
     # the rows of the files that did not change are the same rows
-    same = lambda t: [r for r in t.to_pylist() if r["source"] != str(day.resolve()) and r["station"] == "LUT"]  # noqa: E731
+    same = lambda t: [r for r in t.to_pylist() if r["source"] != str(day.resolve()) and r["station"] == "LUT"]
     assert same(t1) == same(t0)
     manifest = pq.read_table(out / "manifest" / "manifest.parquet").to_pylist()
     assert len(manifest) == 8 and sum(e["url"] == str(day.resolve()) for e in manifest) == 1
