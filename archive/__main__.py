@@ -109,9 +109,8 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--engine", choices=("dask", "loop"), default="dask",
                    help="dask, or the plain in-process loop (no crash containment)")
     a.add_argument("--workers", type=_positive_int, help="LocalCluster worker processes (default: one per core)")
-    a.add_argument("--threads", type=_positive_int,
-                   help="model threads per process (default: cores / workers for a LocalCluster, 1 on a cluster "
-                        "you attach to, every core for the loop)")
+    a.add_argument("--threads", type=_positive_int, default=1,
+                   help="model (torch / ONNX Runtime) threads per process")
     a.add_argument("--batch", type=_positive_int, default=1, help="files per task")
     a.add_argument("--inference-path", choices=("onnx", "eager"), default="onnx")
     a.add_argument("--checksum", action="store_true",

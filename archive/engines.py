@@ -3,11 +3,13 @@
 Both run the same task functions (:mod:`archive.task`, :mod:`archive.rolling`) and yield ``(batch, result)``
 as tasks finish, ``result`` being what the function returned or the exception that ended the task.
 
-**Dask.** With no scheduler address a ``LocalCluster`` is started: one worker process per core, one thread
-each (so a crash costs one task, and the model's own threads are set per worker), with the scheduler told to
-queue tasks rather than pile them on workers (``worker-saturation`` 1.0) and to give up on a task after
-``allowed_failures`` worker deaths (``KilledWorker``). With ``--scheduler ADDRESS`` the run attaches to that
-cluster and uses its settings. At most ``2 x threads`` tasks are in flight; the next is submitted as one
+**Dask.** With no scheduler address a ``LocalCluster`` is started (:func:`local_cluster`): one worker process
+per core, one thread each (so a crash costs one task, and the model's own threads are set per worker), with
+the scheduler told to queue tasks rather than pile them on workers (``worker-saturation`` 1.0) and to give up
+on a task after ``allowed_failures`` worker deaths (``KilledWorker``), no profiler, and the workers started
+without Dask's ``MALLOC_TRIM_THRESHOLD_`` (:data:`WORKER_ENVIRON`), which halved this workload's speed. With
+``--scheduler ADDRESS`` the run attaches to that cluster and uses its settings (a worker that has the trim
+threshold set says so in its log; docs/archive.md shows how to start workers without it). At most ``2 x threads`` tasks are in flight; the next is submitted as one
 finishes, so a million files are never a million futures.
 
 A worker that dies (a reader that segfaults, memory) loses the task it ran; the scheduler gives it to another
@@ -35,8 +37,8 @@ class LoopEngine:
 
     kind = "in-process loop"
 
-    def __init__(self, threads: int | None = None) -> None:
-        self.threads = threads or os.cpu_count() or 1
+    def __init__(self, threads: int = 1) -> None:
+        self.threads = threads
 
     @property
     def slots(self) -> int:
@@ -57,13 +59,33 @@ class LoopEngine:
         pass
 
 
+#: Dask's worker environment without its MALLOC_TRIM_THRESHOLD_ (65536): a fixed trim threshold switches off
+#: glibc's adaptive mmap threshold, so every array above 128 KiB is mapped and unmapped afresh; measured here it
+#: doubled a station-day's time in a worker (150 ms against 75 ms in the driver's own process)
+WORKER_ENVIRON = {"OMP_NUM_THREADS": 1, "MKL_NUM_THREADS": 1, "OPENBLAS_NUM_THREADS": 1}
+
+
+def local_cluster(workers: int, allowed_failures: int = 3, environ: dict[str, Any] | None = None) -> Any:
+    """The embedded cluster: ``workers`` processes of one thread, tasks queued on the scheduler (a worker holds
+    only the task it runs, so a crash costs one task), ``allowed_failures`` worker deaths per task, no profiler
+    sampling the task's thread, and the workers' environment ``environ`` (default :data:`WORKER_ENVIRON`)."""
+    import dask
+    from distributed import LocalCluster
+
+    with dask.config.set({"distributed.scheduler.allowed-failures": allowed_failures,
+                          "distributed.scheduler.worker-saturation": 1.0,
+                          "distributed.worker.profile.enabled": False,
+                          "distributed.nanny.pre-spawn-environ": WORKER_ENVIRON if environ is None else environ}):
+        return LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
+                            silence_logs=logging.ERROR)
+
+
 class DaskEngine:
     kind = "dask"
 
     def __init__(self, scheduler: str | None = None, workers: int | None = None, allowed_failures: int = 3,
                  client: Any = None) -> None:
-        import dask
-        from distributed import Client, LocalCluster
+        from distributed import Client
 
         self.cluster = None
         self.scheduler = scheduler
@@ -72,12 +94,8 @@ class DaskEngine:
         elif scheduler:
             self.client = Client(scheduler)
         else:
-            n = workers or os.cpu_count() or 1
             _quiet_dask()
-            with dask.config.set({"distributed.scheduler.allowed-failures": allowed_failures,
-                                  "distributed.scheduler.worker-saturation": 1.0}):
-                self.cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
-                                            dashboard_address=None, silence_logs=logging.ERROR)
+            self.cluster = local_cluster(workers or os.cpu_count() or 1, allowed_failures)
             self.client = Client(self.cluster)
             _quiet_dask()
         self._owned = client is None
@@ -155,4 +173,4 @@ def is_killed_worker(exc: BaseException) -> bool:
     return isinstance(exc, KilledWorker)
 
 
-__all__ = ["DaskEngine", "LoopEngine", "is_killed_worker"]
+__all__ = ["WORKER_ENVIRON", "DaskEngine", "LoopEngine", "is_killed_worker", "local_cluster"]

@@ -54,7 +54,7 @@ class AnalyzeOptions:
     engine: str = "dask"  # dask | loop
     scheduler: str | None = None
     workers: int | None = None  # LocalCluster worker processes (default: one per core)
-    threads: int | None = None  # model threads per process (default: cores / workers, at least 1)
+    threads: int | None = None  # model threads per process (default: 1)
     batch: int = 1
     inference_path: str = "onnx"
     checksum: bool = False
@@ -102,12 +102,13 @@ def _failure(item: InputFile, settings_fp: str, stage: str, reason: str, error: 
 
 
 def _engine(options: AnalyzeOptions, cores: int) -> tuple[Any, int]:
+    """The engine, and the model's threads in each of its processes: one unless told otherwise (the default
+    model is small; a second thread per process slowed it down here, and a second process per core does not
+    fight over cores: see the benchmark)."""
+    threads = options.threads or 1
     if options.engine == "loop":
-        threads = options.threads or cores
         return LoopEngine(threads), threads
-    engine = DaskEngine(options.scheduler, options.workers or cores, options.allowed_failures, options.client)
-    threads = options.threads or (max(1, cores // engine.workers) if engine.cluster is not None else 1)
-    return engine, threads
+    return DaskEngine(options.scheduler, options.workers or cores, options.allowed_failures, options.client), threads
 
 
 def run_analyze(options: AnalyzeOptions) -> dict[str, Any]:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import logging
 import os
 import socket
 import threading
@@ -43,6 +44,7 @@ from .inputs import InputFile, read_bytes
 from .tables import probability_column, scores_schema, write_parquet
 
 DONE, FAILED = "done", "failed"
+logger = logging.getLogger("archive")
 
 
 class ModelMismatch(RuntimeError):
@@ -78,19 +80,25 @@ _lock = threading.Lock()
 
 def engine_for(settings: AnalyzeSettings) -> Any:
     """The inference engine of the settings' model in this process (loaded at the first call)."""
+    import torch
+
     key = (settings.store, settings.model_ref, settings.inference_path, settings.threads)
+    if torch.get_num_threads() != settings.threads:  # the eager path's threads are the process's
+        torch.set_num_threads(settings.threads)
     with _lock:
         engine = _engines.get(key)
         if engine is None:
-            import torch
-
             from model_store import PACKAGED_STORE
             from model_store.inference import InferenceConfig, load_engine
 
-            torch.set_num_threads(settings.threads)
             engine, _ = load_engine(settings.store or PACKAGED_STORE, settings.model_ref,
                                     InferenceConfig(path=settings.inference_path, threads=settings.threads))
             _engines[key] = engine
+            trim = os.environ.get("MALLOC_TRIM_THRESHOLD_", "")
+            if trim.isdigit() and int(trim) < 1 << 24:
+                logger.warning("MALLOC_TRIM_THRESHOLD_=%s in this worker's environment (Dask's default) makes every "
+                               "large array a fresh mapping: station files analyse about half as fast; start workers "
+                               "without it (docs/archive.md)", trim)
     sha = engine.loaded.manifest.weights_sha256
     if sha != settings.weights_sha256:
         raise ModelMismatch(f"{socket.gethostname()} (pid {os.getpid()}) loaded {settings.model_ref} with weights "

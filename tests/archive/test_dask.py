@@ -14,6 +14,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
+from archive.engines import local_cluster
 from archive.runner import AnalyzeOptions, run_analyze
 
 from .dask_hooks import ArchiveTestHooks
@@ -25,12 +26,9 @@ def client():
     """Two worker processes of one thread, as ``analyze`` starts on this machine; a task may kill one worker
     (``allowed-failures`` 1) before it comes back as KilledWorker. The test hooks are set up on every worker,
     restarted ones too."""
-    import dask
-    from distributed import Client, LocalCluster
+    from distributed import Client
 
-    with dask.config.set({"distributed.scheduler.allowed-failures": 1,
-                          "distributed.scheduler.worker-saturation": 1.0}):
-        cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None)
+    cluster = local_cluster(2, allowed_failures=1)
     c = Client(cluster)
     c.register_plugin(ArchiveTestHooks())
     yield c
