@@ -170,9 +170,14 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=args.log_level, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    from model_store.errors import ModelStoreError
+
+    from .store import ArchiveLocked
+    from .task import ModelMismatch
+
     try:
         return args.func(args)
-    except (FileNotFoundError, ValueError, RuntimeError) as exc:
+    except (FileNotFoundError, ValueError, ArchiveLocked, ModelMismatch, ModelStoreError) as exc:
         logging.getLogger("archive").error("%s", exc)
         return 2
 

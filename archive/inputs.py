@@ -7,8 +7,9 @@ Names starting with ``.`` or ``_`` are left out (temporary and hidden files), an
 
 An input's identity is its URL (a local file's absolute path), its size and its modification stamp (a local
 file's ``st_mtime_ns``; a remote store's ``mtime``, ``LastModified`` or ETag, whichever it gives). A rerun
-redoes an input whose size or stamp changed; ``--checksum`` compares the content's SHA-256 instead (every
-input is read on the driver to hash it). Each task records the SHA-256 of the bytes it analysed either way.
+redoes an input whose size or stamp changed (and one whose store gives no stamp at all); ``--checksum``
+compares the content's SHA-256 instead (every input is read on the driver to hash it). Each task records the
+SHA-256 of the bytes it analysed either way.
 """
 
 from __future__ import annotations

@@ -27,7 +27,7 @@ class Progress:
         if (sys.stderr.isatty() if show is None else show) and total:
             from tqdm import tqdm
 
-            self._bar = tqdm(total=total, unit=" files" if what == "files" else f" {what}", dynamic_ncols=True,
+            self._bar = tqdm(total=total, unit=" files" if what == "files" else f" {what}",
                              smoothing=0.1, file=sys.stderr)
 
     def rate(self) -> float:

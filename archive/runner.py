@@ -134,7 +134,8 @@ def run_analyze(options: AnalyzeOptions) -> dict[str, Any]:
                               "rolling": options.rolling.to_dict(), "written_by": run_id})
 
         # ---- plan
-        items = discover(options.input, options.exclude)
+        inside = archive.root.resolve().as_posix() + "/"  # an archive kept inside its own input is not input
+        items = [i for i in discover(options.input, options.exclude) if not i.url.startswith(inside)]
         if not items:
             raise FileNotFoundError(f"{options.input}: no input files")
         state = archive.load_manifest()
