@@ -76,7 +76,7 @@ def local_cluster(workers: int, allowed_failures: int = 3, environ: dict[str, An
                           "distributed.scheduler.worker-saturation": 1.0,
                           "distributed.worker.profile.enabled": False,
                           "distributed.nanny.pre-spawn-environ": WORKER_ENVIRON if environ is None else environ}):
-        return LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
+        return LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0",
                             silence_logs=logging.ERROR)
 
 

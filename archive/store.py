@@ -13,7 +13,7 @@
 
 **Manifest.** One entry per input file and attempt: URL, size, modification stamp, the SHA-256 of the bytes
 analysed, the settings fingerprint, ``done`` or ``failed`` (with stage and reason), station, time span,
-windows, the part written, worker, time. The state of an input is its latest entry (by ``finished_at``) over
+windows, the part written, worker, wall and CPU seconds, time. The state of an input is its latest entry (by ``finished_at``) over
 every segment and the compacted file, so a run that dies between writing a segment and compacting loses
 nothing and counts nothing twice. Segments and the compacted file are written atomically.
 
@@ -48,7 +48,7 @@ MANIFEST_SCHEMA = pa.schema([
     ("checksum", pa.string()), ("settings", pa.string()), ("status", pa.string()), ("stage", pa.string()),
     ("error", pa.string()), ("reason", pa.string()), ("station", pa.string()), ("source_format", pa.string()),
     ("first_start", UTC_US), ("last_end", UTC_US), ("windows", pa.int32()), ("analysed", pa.int32()),
-    ("part", pa.string()), ("attempts", pa.int32()), ("seconds", pa.float64()), ("worker", pa.string()),
+    ("part", pa.string()), ("attempts", pa.int32()), ("seconds", pa.float64()), ("cpu_seconds", pa.float64()), ("worker", pa.string()),
     ("run_id", pa.string()), ("finished_at", UTC_US),
 ])
 FAILURE_COLUMNS = ("url", "size", "modified", "checksum", "stage", "error", "reason", "attempts", "worker", "run_id",

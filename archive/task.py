@@ -34,10 +34,8 @@ from typing import Any
 import pyarrow as pa
 
 from model_store.amplitude import EMISSION_BAND_HZ, band_amplitude_nt
-from model_store.baselines import BaselineRules, window_stats
 from model_store.errors import ModelStoreError
 from model_store.formats import read_series
-from model_store.pipeline import plan_record, run_plan
 from model_store.windows import Window
 
 from .inputs import InputFile, read_bytes
@@ -63,7 +61,7 @@ class AnalyzeSettings:
     threads: int = 1  # torch / ONNX Runtime intra-op threads per process
     chunk_size: int = 16
     amplitude_band_hz: tuple[float, float] = EMISSION_BAND_HZ
-    outlier_band_hz: tuple[float, float] = BaselineRules().band_hz
+    outlier_band_hz: tuple[float, float] | None = None  # the band the baseline's outlier rule reads (None: its own)
     station: str | None = None  # for files that name no station
 
     def fingerprint(self) -> str:
@@ -142,6 +140,11 @@ def _utc(t: datetime) -> datetime:
 
 
 def _rows(item: InputFile, settings: AnalyzeSettings, data: bytes) -> tuple[pa.Table, dict[str, Any]]:
+    # imported here, not at the top: they bring torch, which a worker that only meets unreadable files (or is
+    # restarted after one killed it) need not load
+    from model_store.baselines import BaselineRules, window_stats
+    from model_store.pipeline import plan_record, run_plan
+
     source = io.BytesIO(data)
     source.name = item.name
     try:
@@ -161,7 +164,7 @@ def _rows(item: InputFile, settings: AnalyzeSettings, data: bytes) -> tuple[pa.T
     amplitude: dict[int, float] = {}
     plan = replace(plan, windows=_amplitudes(plan.windows, amplitude, spec.sample_interval_s,
                                              settings.amplitude_band_hz))
-    rules = BaselineRules(band_hz=settings.outlier_band_hz)
+    rules = BaselineRules() if settings.outlier_band_hz is None else BaselineRules(band_hz=settings.outlier_band_hz)
     columns: dict[str, list[Any]] = {f.name: [] for f in scores_schema(labels)}
     for chunk in run_plan(plan, spec, engine.predict, chunk_size=settings.chunk_size):
         for o in chunk:
@@ -200,7 +203,7 @@ def _rows(item: InputFile, settings: AnalyzeSettings, data: bytes) -> tuple[pa.T
 
 def analyze_file(item: InputFile, settings: AnalyzeSettings, out: str) -> dict[str, Any]:
     """Analyse one file and write its part; its manifest entry (``status`` done or failed)."""
-    t0 = time.perf_counter()
+    t0, cpu0 = time.perf_counter(), time.process_time()
     entry: dict[str, Any] = {"url": item.url, "key": item.key, "size": item.size, "modified": item.modified,
                              "settings": settings.fingerprint(), "worker": f"{socket.gethostname()}:{os.getpid()}"}
     try:
@@ -222,6 +225,7 @@ def analyze_file(item: InputFile, settings: AnalyzeSettings, out: str) -> dict[s
         entry.update(status=FAILED, stage="analyze", reason=f"{item.name}: {type(exc).__name__}: {exc}",
                      error=type(exc).__name__)
     entry["seconds"] = time.perf_counter() - t0
+    entry["cpu_seconds"] = time.process_time() - cpu0  # the process's, all its threads
     entry["finished_at"] = datetime.now(timezone.utc)
     return entry
 

@@ -67,6 +67,7 @@ def make_year(folder: Path, days: int = 365, station: str = "LUT") -> list[Path]
 
 def _run(src: Path, out: Path, **kw: Any) -> dict[str, Any]:
     from archive.runner import AnalyzeOptions, run_analyze
+    from archive.store import ArchiveDir
 
     shutil.rmtree(out, ignore_errors=True)
     t0 = time.perf_counter()
@@ -74,9 +75,14 @@ def _run(src: Path, out: Path, **kw: Any) -> dict[str, Any]:
     wall = time.perf_counter() - t0
     days = summary["station_days_now"]
     analyse = summary["timing_s"]["analyse_s"]
+    entries = [e for e in ArchiveDir(out).load_manifest().values() if e["status"] == "done"]
+    task_s = sorted(e["seconds"] for e in entries)
     return {"files": summary["files"]["done_now"], "failed": summary["files"]["failed_now"], "station_days": days,
             "wall_s": round(wall, 3), "analyse_s": analyse, "rolling_s": summary["timing_s"]["rolling_s"],
-            "station_days_per_s": round(days / analyse, 3), "engine": summary["engine"]}
+            "station_days_per_s": round(days / analyse, 3),
+            "task_s_median": round(task_s[len(task_s) // 2], 4),
+            "task_cpu_s_per_day": round(sum(e["cpu_seconds"] for e in entries) / days, 4),
+            "engine": summary["engine"]}
 
 
 def _cluster(workers: int, dask_environ: bool = False):
@@ -211,6 +217,12 @@ def main(argv: list[str] | None = None) -> int:
                                                                      / rate["dask_1_worker"], 3),
         "task overhead / per-day cost (1 worker)": round(overhead[1]["ms_per_task"] / 1000 * rate["dask_1_worker"], 4),
     }
+    # what a station-day costs in CPU inside its task (the process's CPU, all threads), which the other load on
+    # a shared machine does not change the way it changes wall time
+    cpu = {k: v["task_cpu_s_per_day"] for k, v in results["steady_state"].items()}
+    results["cpu_per_day"] = cpu
+    results["ratios"]["task CPU per day, 2 workers / 1 worker"] = round(cpu["dask_2_workers"] / cpu["dask_1_worker"], 3)
+    results["ratios"]["task CPU per day, 1 worker / loop"] = round(cpu["dask_1_worker"] / cpu["loop"], 3)
     results["targets_met"] = {
         "dask_1_worker_within_10pct_of_loop": rate["dask_1_worker"] >= 0.9 * rate["loop"],
         "dask_2_workers_at_least_1.7x_one": rate["dask_2_workers"] >= 1.7 * rate["dask_1_worker"],
