@@ -81,57 +81,78 @@ def _candidate(start: Any, end: Any, n: int, result: Any) -> dict[str, Any]:
     return row
 
 
+def _positions(out: Path, stations: Mapping[str, Station] | None) -> tuple[dict[str, tuple[float, float]], list[str]]:
+    """Each analysed station's position: the ``stations`` table's, else the one its rows carry."""
+    t = read_windows(out, ["station", "latitude", "longitude"])
+    if t.num_rows == 0:
+        raise FileNotFoundError(f"{out}: no windows (run `python -m archive analyze ... --out {out}` first)")
+    positions: dict[str, tuple[float, float]] = {}
+    codes = t["station"].to_numpy(zero_copy_only=False)
+    first = {c: i for i, c in reversed(list(enumerate(codes)))}  # each station's first row
+    lat, lon = t["latitude"], t["longitude"]
+    for code, i in sorted(first.items()):
+        if stations and code in stations:
+            positions[code] = (stations[code].latitude, stations[code].longitude)
+        elif lat[i].is_valid and lon[i].is_valid:
+            positions[code] = (lat[i].as_py(), lon[i].as_py())
+    return positions, sorted(set(first) - set(positions))
+
+
+def _year(out: Path, year: int, positions: dict[str, tuple[float, float]], config: NetworkConfig,
+          magnitude_model: MagnitudeModel | None, candidates: list, windows: list, codes: Counter) -> None:
+    """One year's common windows (a window belongs to the year it starts in, as the dataset's partitions)."""
+    import pyarrow.compute as pc
+
+    t = read_windows(out, COLUMNS, filter=pc.field("year") == year)
+    t = t.filter(pc.and_(t["precursor_probability"].is_valid(),
+                         pc.is_in(t["station"], value_set=pa.array(sorted(positions), pa.string()))))
+    if t.num_rows == 0:
+        return
+    t = t.sort_by([("start", "ascending"), ("station", "ascending")])
+    start_us = t["start"].cast(pa.int64()).to_numpy()
+    p = t["background_p_value"].fill_null(np.nan).to_numpy(zero_copy_only=False)
+    detects = np.nan_to_num(p, nan=np.inf) <= config.detection_p_value  # StationObservation.is_detection's test
+    bounds = np.flatnonzero(np.r_[True, start_us[1:] != start_us[:-1], True])
+    n_det = np.add.reduceat(detects.astype(np.int64), bounds[:-1])
+    starts, ends = t["start"], t["end"]
+    for k, (a, b) in enumerate(pairwise(bounds)):
+        n = int(b - a)
+        alarm = False
+        if n_det[k] >= config.min_stations:
+            rows = t.slice(a, n).to_pylist()
+            obs = [StationObservation(r["station"], *positions[r["station"]], bearing_deg=_value(r["bearing_deg"]),
+                                      uncertainty_deg=_value(r["bearing_uncertainty_deg"]),
+                                      p_value=_value(r["background_p_value"]), detected=False,
+                                      amplitude_nt=_value(r["band_amplitude_nt"])) for r in rows]
+            result = network_window(obs, config, magnitude_model)
+            alarm = result.alarm
+            candidates.append(_candidate(rows[0]["start"], max(r["end"] for r in rows), n, result))
+            codes["fix" if alarm else result.no_fix.code] += 1
+        windows.append({"start": starts[a].as_py(), "end": max(ends.slice(a, n).to_pylist()), "n_stations": n,
+                        "n_detecting": int(n_det[k]), "alarm": alarm,
+                        "score": n_det[k] / n + (1.0 if alarm else 0.0)})
+
+
 def run_network(out: str | Path, config: NetworkConfig | None = None, stations: Mapping[str, Station] | None = None,
                 magnitude_model: MagnitudeModel | None = None) -> dict[str, Any]:
-    """The network stage over ``out``'s windows; writes ``out/network/`` and returns the summary."""
+    """The network stage over ``out``'s windows, a year at a time; writes ``out/network/``; the summary."""
     out = Path(out)
     archive = json.loads((out / "archive.json").read_text()) if (out / "archive.json").exists() else {}
     if config is None:
         rate = archive.get("rolling", {}).get("baseline", {}).get("false_alarm_rate", 0.05)
         config = NetworkConfig(detection_p_value=float(rate))
-    table = read_windows(out, COLUMNS)
-    if table.num_rows == 0:
-        raise FileNotFoundError(f"{out}: no windows (run `python -m archive analyze ... --out {out}` first)")
-    table = table.filter(table["precursor_probability"].is_valid())
-    table = table.sort_by([("start", "ascending"), ("station", "ascending")])
-    rows = table.to_pydict()
-    positions: dict[str, tuple[float, float]] = {}
-    for code, lat, lon in zip(rows["station"], rows["latitude"], rows["longitude"]):
-        if stations and code in stations:
-            positions[code] = (stations[code].latitude, stations[code].longitude)
-        elif lat is not None and lon is not None:
-            positions.setdefault(code, (lat, lon))
-    unplaced = sorted({c for c in rows["station"] if c not in positions})
-    start_us = table["start"].cast(pa.int64()).to_numpy()
-    bounds = np.flatnonzero(np.r_[True, start_us[1:] != start_us[:-1], True])
-    candidates, windows = [], []
-    codes = Counter()
-    for a, b in pairwise(bounds):
-        obs = []
-        for i in range(a, b):
-            code = rows["station"][i]
-            if code not in positions:
-                continue
-            lat, lon = positions[code]
-            obs.append(StationObservation(code, lat, lon, bearing_deg=_value(rows["bearing_deg"][i]),
-                                          uncertainty_deg=_value(rows["bearing_uncertainty_deg"][i]),
-                                          p_value=_value(rows["background_p_value"][i]), detected=False,
-                                          amplitude_nt=_value(rows["band_amplitude_nt"][i])))
-        start, end = rows["start"][a], max(rows["end"][a:b])
-        detecting = sum(o.is_detection(config) for o in obs)
-        alarm = False
-        if detecting >= config.min_stations:
-            result = network_window(obs, config, magnitude_model)
-            alarm = result.alarm
-            candidates.append(_candidate(start, end, len(obs), result))
-            codes["fix" if result.alarm else result.no_fix.code] += 1
-        windows.append({"start": start, "end": end, "n_stations": len(obs), "n_detecting": detecting, "alarm": alarm,
-                        "score": (detecting / len(obs) if obs else 0.0) + (1.0 if alarm else 0.0)})
+    positions, unplaced = _positions(out, stations)
+    years = sorted({int(d.name.removeprefix("year=")) for d in (out / "windows").glob("station=*/year=*")})
+    candidates: list[dict[str, Any]] = []
+    windows: list[dict[str, Any]] = []
+    codes: Counter = Counter()
+    for year in years:
+        _year(out, year, positions, config, magnitude_model, candidates, windows, codes)
     folder = out / "network"
     write_parquet(pa.Table.from_pylist(candidates, schema=CANDIDATE_SCHEMA), folder / "candidates.parquet")
     write_parquet(pa.Table.from_pylist(windows, schema=WINDOW_SCHEMA), folder / "windows.parquet")
-    lat = np.array([p[0] for p in positions.values()])
-    lon = np.array([p[1] for p in positions.values()])
+    lat = np.array([q[0] for q in positions.values()])
+    lon = np.array([q[1] for q in positions.values()])
     summary = {
         "windows": len(windows), "stations": sorted(positions), "stations_without_position": unplaced,
         "candidates": len(candidates), "fixes": codes.get("fix", 0),

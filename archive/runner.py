@@ -128,10 +128,12 @@ def run_analyze(options: AnalyzeOptions) -> dict[str, Any]:
                                hop_s=None if options.hop_hours is None else options.hop_hours * 3600,
                                inference_path=options.inference_path, station=options.station)
         settings_fp = base.fingerprint()
-        archive.write_config({"format": FORMAT, "model": manifest.ref, "weights_sha256": manifest.weights_sha256,
-                              "labels": labels, "input_spec": manifest.input_spec.to_dict(), "hop_s": base.hop_s,
-                              "settings": settings_fp, "amplitude_band_hz": list(base.amplitude_band_hz),
-                              "rolling": options.rolling.to_dict(), "written_by": run_id})
+        config = {"format": FORMAT, "model": manifest.ref, "weights_sha256": manifest.weights_sha256,
+                  "labels": labels, "input_spec": manifest.input_spec.to_dict(), "hop_s": base.hop_s,
+                  "settings": settings_fp, "amplitude_band_hz": list(base.amplitude_band_hz),
+                  "rolling": options.rolling.to_dict()}
+        if {k: v for k, v in (archive.read_config() or {}).items() if k != "written_by"} != config:
+            archive.write_config({**config, "written_by": run_id})
 
         # ---- plan
         inside = archive.root.resolve().as_posix() + "/"  # an archive kept inside its own input is not input
@@ -286,7 +288,8 @@ def _stage_two(engine: Any, options: AnalyzeOptions, archive: ArchiveDir, state:
                 results.append({"station": job[0], "error": f"{type(result).__name__}: {result}"})
             else:
                 results.append(result)
-    write_json(archive.rolling_state_path, current)
+    if current != previous:
+        write_json(archive.rolling_state_path, current)
     return {"stations": len(by_station), "judged_now": len(jobs), "removed": gone, "results": results}
 
 

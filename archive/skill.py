@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from model_store.catalog import read_catalog
@@ -42,37 +43,36 @@ def station_rows(out: Path, score: str, stations: Mapping[str, Station] | None
                            "alarm", "latitude", "longitude"])
     if t.num_rows == 0:
         raise FileNotFoundError(f"{out}: no windows (run `python -m archive analyze ... --out {out}` first)")
-    d = t.to_pydict()
-    analysed = np.array([p is not None for p in d["precursor_probability"]])
-    judged = np.array([p is not None for p in d["background_p_value"]])
-    use = judged if score == "background" else analysed
-    idx = np.flatnonzero(use)
-    if not len(idx):
+    analysed = t["precursor_probability"].is_valid()
+    judged = t["background_p_value"].is_valid()
+    n_analysed, n_judged = pc.sum(analysed).as_py() or 0, pc.sum(judged).as_py() or 0
+    sel = t.filter(judged if score == "background" else analysed)
+    if sel.num_rows == 0:
         raise ValueError(f"{out}: no window has a background p-value yet (a station needs "
                          "its first days for a rolling baseline); use --score probability")
     if score == "background":
-        values = 1.0 - np.array([d["background_p_value"][i] for i in idx])
-        alarm = np.array([bool(d["alarm"][i]) for i in idx])
+        values = 1.0 - sel["background_p_value"].to_numpy(zero_copy_only=False)
+        alarm = sel["alarm"].to_numpy(zero_copy_only=False)
         what = "1 - background_p_value (rolling station baseline); alarm at its false-alarm rate"
     else:
-        values = np.array([d["precursor_probability"][i] for i in idx])
-        alarm = np.array([bool(d["model_alarm"][i]) for i in idx])
+        values = sel["precursor_probability"].to_numpy(zero_copy_only=False)
+        alarm = sel["model_alarm"].to_numpy(zero_copy_only=False)
         what = "P(event); alarm at the model's own operating point"
-    codes = np.array([d["station"][i] for i in idx])
+    codes = sel["station"].to_numpy(zero_copy_only=False).astype(str)
+    names, first = np.unique(codes, return_index=True)
     coords: dict[str, tuple[float, float]] = {}
-    for i in idx:
-        code = d["station"][i]
+    for code, i in zip(names.tolist(), first.tolist()):
+        lat, lon = sel["latitude"][i].as_py(), sel["longitude"][i].as_py()
         if stations and code in stations:
             coords[code] = (stations[code].latitude, stations[code].longitude)
-        elif d["latitude"][i] is not None and d["longitude"][i] is not None:
-            coords.setdefault(code, (d["latitude"][i], d["longitude"][i]))
-    missing = sorted(set(codes.tolist()) - set(coords))
+        elif lat is not None and lon is not None:
+            coords[code] = (lat, lon)
+    missing = sorted(set(names.tolist()) - set(coords))
     if missing:
         raise ValueError(f"no position for station(s) {', '.join(missing)}: give --stations CSV")
-    rows = AlarmRows(codes, [d["start"][i] for i in idx], [d["end"][i] for i in idx], values, alarm)
-    info = {"alarms": "station", "score": what, "windows": int(t.num_rows), "analysed": int(analysed.sum()),
-            "scored": len(idx), "left_out_without_p_value": int((analysed & ~judged).sum())
-            if score == "background" else 0}
+    rows = AlarmRows(codes, sel["start"].to_numpy(), sel["end"].to_numpy(), values, alarm.astype(bool))
+    info = {"alarms": "station", "score": what, "windows": t.num_rows, "analysed": n_analysed,
+            "scored": sel.num_rows, "left_out_without_p_value": n_analysed - n_judged if score == "background" else 0}
     return rows, coords, info
 
 
