@@ -4,6 +4,7 @@ up in the failures table while the run completes."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -14,6 +15,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
+from archive.__main__ import main
 from archive.engines import local_cluster
 from archive.runner import AnalyzeOptions, run_analyze
 
@@ -46,11 +48,17 @@ def _inputs(tmp: Path, real_days: Path, sim_world: Path, days: int = 2) -> Path:
     return src
 
 
-def test_two_workers_write_the_rows_of_the_in_process_loop(client, real_days, sim_world, tmp_path):
+def test_two_workers_write_the_rows_of_the_in_process_loop(client, real_days, sim_world, tmp_path, capsys):
     src = _inputs(tmp_path, real_days, sim_world)
     loop = run_analyze(AnalyzeOptions(str(src), str(tmp_path / "loop"), engine="loop", progress=False))
-    dask = run_analyze(AnalyzeOptions(str(src), str(tmp_path / "dask"), client=client, threads=1, progress=False))
-    assert dask["engine"]["workers"] == 2 and dask["files"]["done_now"] == loop["files"]["done_now"] == 6
+    # the command line attached to the running cluster, two files per task
+    address = client.scheduler.address
+    assert main(["analyze", str(src), "--out", str(tmp_path / "dask"), "--scheduler", address, "--batch", "2",
+                 "--no-progress"]) == 0
+    capsys.readouterr()
+    dask = json.loads((tmp_path / "dask" / "summary.json").read_text())
+    assert dask["engine"]["workers"] == 2 and dask["engine"]["scheduler"] == address
+    assert dask["files"]["done_now"] == loop["files"]["done_now"] == 6
     assert_same_rows(windows(tmp_path / "loop"), windows(tmp_path / "dask"))
     # each worker loaded the model once, however many files it analysed
     from archive.task import loaded_engines
