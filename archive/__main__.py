@@ -11,8 +11,14 @@ from pathlib import Path
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
 
-class _Help(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
-    pass
+class _Help(argparse.RawDescriptionHelpFormatter):
+    """Help that shows a default where there is one worth showing (and the text does not give it already)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if "default" in text or action.default in (None, False, [], argparse.SUPPRESS):
+            return text
+        return f"{text} (default: %(default)s)"
 
 
 def _positive_int(text: str) -> int:
@@ -112,7 +118,8 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--threads", type=_positive_int, default=1,
                    help="model (torch / ONNX Runtime) threads per process")
     a.add_argument("--batch", type=_positive_int, default=1, help="files per task")
-    a.add_argument("--inference-path", choices=("onnx", "eager"), default="onnx")
+    a.add_argument("--inference-path", choices=("onnx", "eager"), default="onnx",
+                   help="ONNX Runtime (checked against eager at load) or eager torch")
     a.add_argument("--checksum", action="store_true",
                    help="tell changed inputs by their SHA-256 (reads every input on this machine) instead of size "
                         "and modification time")
@@ -152,15 +159,15 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--score", choices=("background", "probability"), default="background",
                    help="station rows: 1 - background p-value (rolling baseline) or P(event)")
     s.add_argument("--stations", help="station table CSV (default: the positions the rows carry)")
-    s.add_argument("--min-magnitude", type=float, default=4.0)
+    s.add_argument("--min-magnitude", type=float, default=4.0, help="targets: events of at least this magnitude")
     s.add_argument("--radius", choices=("detection", "dobrovolsky", "fixed"), default="detection",
                    help="target radius: (M - 4.5) x 40 km, 10^(0.43 M) km, or --radius-km")
-    s.add_argument("--radius-km", type=float, default=100.0)
+    s.add_argument("--radius-km", type=float, default=100.0, help="the fixed radius")
     s.add_argument("--lead-hours", type=float, nargs=2, default=(0.0, 48.0), metavar=("MIN", "MAX"),
                    help="a window speaks for (end + MIN, end + MAX]")
-    s.add_argument("--n-boot", type=int, default=1000)
-    s.add_argument("--seed", type=int, default=0)
-    s.add_argument("--random-alarm-repeats", type=int, default=200)
+    s.add_argument("--n-boot", type=int, default=1000, help="bootstrap replicates")
+    s.add_argument("--seed", type=int, default=0, help="of the bootstrap and the random-alarm control")
+    s.add_argument("--random-alarm-repeats", type=int, default=200, help="random circular shifts of the alarms")
     s.add_argument("--cluster-days", type=float, help="bootstrap by time blocks of this many days instead of by event")
     s.add_argument("--shift-days", type=float, action="append", help="catalogue shift control(s) (default: half the span)")
     s.add_argument("--report", help="report folder (default: OUT/skill, OUT/skill_network)")
