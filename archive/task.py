@@ -194,9 +194,8 @@ def _rows(item: InputFile, settings: AnalyzeSettings, data: bytes) -> tuple[pa.T
             for name, value in row.items():
                 columns[name].append(value)
     table = pa.table(columns, schema=scores_schema(labels))
-    starts = [t for t in columns["start"]]
-    info = {"station": station, "source_format": series.source_format, "first_start": min(starts),
-            "last_end": max(columns["end"]), "windows": len(starts),
+    info = {"station": station, "source_format": series.source_format, "first_start": min(columns["start"]),
+            "last_end": max(columns["end"]), "windows": table.num_rows,
             "analysed": sum(p is not None for p in columns["precursor_probability"])}
     return table, info
 
