@@ -21,12 +21,12 @@ SHARED_WIC := $(wildcard ../shared/data/iaga2002/wic*vsec.sec.gz)
 REAL_DAYS ?= tests/data/S230101.LUT.gz $(if $(SHARED_WIC),$(SHARED_WIC),tests/data/wic20230712vsec_00-12h.sec.gz)
 TRAIN := $(PY) -m training
 
-.PHONY: test run model bench clean
+.PHONY: test run model bench bench-archive clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -c constraints.txt -e '.[dev,train,cdf,mseed,fast]'
+	$(PY) -m pip install --quiet -c constraints.txt -e '.[dev,train,cdf,mseed,fast,archive]'
 	touch $(STAMP)
 
 test: $(STAMP)
@@ -73,3 +73,8 @@ bench: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info
+
+# The archive runner's speed: in-process loop vs Dask with one and two workers, per-task overhead, a year of one
+# station's days end to end, and a projection to 10^6 station-days (a few minutes; docs/archive.md)
+bench-archive: $(STAMP)
+	$(PY) -m benchmarks.archive

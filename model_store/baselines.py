@@ -155,9 +155,7 @@ class StationBaseline:
             return None
         if ref not in self._sorted:
             self._sorted[ref] = np.asarray(self.models[ref]["scores"], dtype=np.float64)
-        scores = self._sorted[ref]
-        at_least = len(scores) - int(np.searchsorted(scores, score, side="left"))
-        return (1 + at_least) / (len(scores) + 1)
+        return float(conformal_p_values(self._sorted[ref], score))
 
     @property
     def false_alarm_rate(self) -> float:
@@ -205,6 +203,33 @@ def _robust(values: np.ndarray, axis: int = 0) -> tuple[np.ndarray, np.ndarray]:
 MIN_SPREAD_DB = 1.0  # the outlier rule's smallest spread: windows that agree to a fraction of a dB are all alike
 
 
+def conformal_p_values(sorted_scores: np.ndarray, scores: float | np.ndarray) -> float | np.ndarray:
+    """Conformal p-value(s) of ``scores`` among a baseline's ``sorted_scores`` (ascending):
+    (1 + #{baseline >= s}) / (n + 1)."""
+    at_least = len(sorted_scores) - np.searchsorted(sorted_scores, scores, side="left")
+    return (1 + at_least) / (len(sorted_scores) + 1)
+
+
+def ordinary_windows(band_db: np.ndarray, local_band: np.ndarray, usable: np.ndarray, rules: BaselineRules
+                     ) -> tuple[np.ndarray, dict[str, int]]:
+    """Which of a station's windows a baseline keeps (a boolean mask) and how many were dropped, by reason.
+
+    ``usable``: the window was predicted (not skipped for missing samples); ``band_db`` (n, 3): each window's
+    emission-band power per power channel (:attr:`WindowStats.band_db`; rows of unusable windows are not read);
+    ``local_band`` (n,): its local-time band. Unusable windows are dropped; of three or more usable ones, those
+    whose band power is an outlier among the station's windows at that time of day (:func:`_outliers`)."""
+    usable = np.asarray(usable, dtype=bool)
+    keep = usable.copy()
+    dropped = {DROPPED_MISSING: int((~usable).sum())} if (~usable).any() else {}
+    idx = np.flatnonzero(usable)
+    if len(idx) >= 3:
+        out = _outliers(np.asarray(band_db, dtype=np.float64)[idx], np.asarray(local_band)[idx], rules.outlier_mad)
+        if out.any():
+            dropped[DROPPED_OUTLIER] = int(out.sum())
+            keep[idx[out]] = False
+    return keep, dropped
+
+
 def _outliers(band_db: np.ndarray, local_band: np.ndarray, k: float) -> np.ndarray:
     """Windows (rows) whose band power in any channel lies beyond ``k`` scaled MADs of the median of the other
     windows of their local-time band (the background follows the time of day; in a band with fewer than three
@@ -235,15 +260,10 @@ def select_windows(first: list[WindowStats | None], station: str, rules: Baselin
     """Which of a station's windows a baseline uses (by start), what was dropped and why, and how many there
     were; a BaselineError when too few are left."""
     total = len(first)
-    usable = [s for s in first if s is not None]
-    dropped = {DROPPED_MISSING: total - len(usable)} if total > len(usable) else {}
-    keep = usable
-    if len(usable) >= 3:
-        out = _outliers(np.stack([s.band_db for s in usable]), np.array([s.local_band for s in usable]),
-                        rules.outlier_mad)
-        if out.any():
-            dropped[DROPPED_OUTLIER] = int(out.sum())
-        keep = [s for s, o in zip(usable, out) if not o]
+    mask, dropped = ordinary_windows(
+        np.stack([np.full(3, np.nan) if s is None else s.band_db for s in first]) if first else np.zeros((0, 3)),
+        np.array([-1 if s is None else s.local_band for s in first]), np.array([s is not None for s in first]), rules)
+    keep = [first[i] for i in np.flatnonzero(mask)]
     if len(keep) < rules.min_windows:
         why = "; ".join(f"{n} {reason}" for reason, n in dropped.items()) or "none dropped"
         raise BaselineError(
@@ -418,4 +438,5 @@ def make_baseline(code: str, records: list[tuple[SourceFile, StationSeries]],
 
 
 __all__ = ["BaselineError", "BaselineRules", "SourceFile", "StationBaseline", "WindowStats", "alarm_threshold",
-           "build_baseline", "local_time_band", "make_baseline", "select_windows", "station_background", "station_position", "window_stats"]
+           "build_baseline", "conformal_p_values", "local_time_band", "make_baseline", "ordinary_windows",
+           "select_windows", "station_background", "station_position", "window_stats"]

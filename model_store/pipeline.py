@@ -21,19 +21,22 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .background import Background
 from .errors import ModelStoreError
-from .inference.engine import ExplainRequest, Prediction
 from .input_spec import InputSpec
 from .series import StationSeries
 from .spectrogram import normalize, quantize, window_to_image
 from .windows import Window, conform_sampling, iter_windows, window_count
 
+if TYPE_CHECKING:  # the engine imports torch; the pipeline itself needs none (a reader-only process stays light)
+    from .inference.engine import ExplainRequest, Prediction
+
 #: predicts normalised inputs (C, H, W), with an optional Grad-CAM request each
-Predict = Callable[[list[np.ndarray], list[ExplainRequest | None]], list[Prediction]]
+Predict = Callable[[list[np.ndarray], list["ExplainRequest | None"]], list["Prediction"]]
 #: runs a function (making a chunk) somewhere and gives its future
 Submit = Callable[[Callable[[], "Chunk"]], "Future[Chunk]"]
 
