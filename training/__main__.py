@@ -539,7 +539,7 @@ def build_parser() -> argparse.ArgumentParser:
     ne.add_argument("--network", required=True, help="a network model's JSON (network-fit's output)")
     ne.add_argument("--config", default=str(network_eval.EVAL_WORLD), help="the evaluation world")
     ne.add_argument("--days", type=positive_int, default=90, help="days of the evaluation world")
-    ne.add_argument("--quiet-days", type=int, default=20,
+    ne.add_argument("--quiet-days", type=int, default=50,
                     help="days of the evaluation layout without precursors (storm days first); 0: none")
     ne.add_argument("--bmkg-config", default=str(network_eval.BMKG_WORLD), help="a BMKG-layout world ('': none)")
     ne.add_argument("--bmkg-days", type=int, default=10, help="its days through the chain")
