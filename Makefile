@@ -15,6 +15,7 @@ NO_PRECURSORS ?= datasets/sim_no_precursors
 RUN ?= runs/default
 STORE ?= model_store/models
 REPORT ?= docs/default_model_report
+NETWORK_STORE ?= model_store/network_models
 # real quiet days for the sanity check and the injection-recovery curves: BMKG LUT, and Conrad Observatory
 # (WIC) days: the full days of the workplace's shared data where present, else the 12 h in tests/data
 SHARED_WIC := $(wildcard ../shared/data/iaga2002/wic*vsec.sec.gz)
@@ -36,8 +37,10 @@ run: $(STAMP)
 	$(PY) -m app --host $(HOST) --port $(PORT)
 
 # The default (direction-aware) and the power-only model, every evaluation behind them, and their report
-# (about 37 min on 2 cores; see README "The default model"). Progress: a log line per 50 simulated days,
-# per fold and per epoch. Each step writes into $(RUN); the models are exported last.
+# (about 37 min on 2 cores; see README "The default model"), then the network stage's model fitted on a simulated
+# dense array and measured on another (about 11 min more; docs/network.md). Progress: a log line per 50 simulated
+# days, per fold and per epoch, per 10 days through the network chain. Each step writes into $(RUN); the models
+# are exported last, the network model tied to the default model just exported.
 model: $(STAMP)
 	$(TRAIN) build-dataset --source sim --config configs/sim_default.yaml --out $(DATASET) --quiet
 	$(TRAIN) build-dataset --source sim --config configs/sim_independent.yaml --out $(INDEPENDENT) --quiet
@@ -54,12 +57,16 @@ model: $(STAMP)
 	$(TRAIN) real-check --run $(RUN)/train_power --real $(REAL_DAYS) --config configs/sim_default.yaml --out $(RUN)/real_check_power.json
 	$(TRAIN) ceilings --data $(DATASET) --out $(RUN)/ceilings.json
 	$(TRAIN) sim-check --config configs/sim_default.yaml --real $(REAL_DAYS) --days 30 --out $(RUN)/sim_check.json > $(RUN)/sim_check.md
+	$(TRAIN) network-fit --run $(RUN)/train --out $(RUN)/network_fit.json
+	$(TRAIN) network-eval --run $(RUN)/train --network $(RUN)/network_fit.json --out $(RUN)/network_eval.json
 	rm -rf $(REPORT) && mkdir -p $(REPORT)
 	for r in cv_loeo cv_loeo_power cv_loso cv_no_precursors; do cp -r $(RUN)/$$r $(REPORT)/$$r; done
 	cp $(RUN)/sim_check.md $(REPORT)/sim_check.md
+	cp $(RUN)/network_eval.json $(REPORT)/network_eval.json
 	$(TRAIN) model-report --runs $(RUN) --out $(REPORT)
 	$(TRAIN) export --run $(RUN)/train --store $(STORE) --name default --metrics $(REPORT)/metrics_default.json --default
 	$(TRAIN) export --run $(RUN)/train_power --store $(STORE) --name power --metrics $(REPORT)/metrics_power.json
+	$(TRAIN) network-export --network $(RUN)/network_fit.json --evaluation $(RUN)/network_eval.json --model-store $(STORE) --model default --store $(NETWORK_STORE)
 
 bench: $(STAMP)
 	$(PY) -m benchmarks
