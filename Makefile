@@ -15,7 +15,6 @@ NO_PRECURSORS ?= datasets/sim_no_precursors
 RUN ?= runs/default
 STORE ?= model_store/models
 REPORT ?= docs/default_model_report
-NETWORK_STORE ?= model_store/network_models
 # real quiet days for the sanity check and the injection-recovery curves: BMKG LUT, and Conrad Observatory
 # (WIC) days: the full days of the workplace's shared data where present, else the 12 h in tests/data
 SHARED_WIC := $(wildcard ../shared/data/iaga2002/wic*vsec.sec.gz)
@@ -66,7 +65,7 @@ model: $(STAMP)
 	$(TRAIN) model-report --runs $(RUN) --out $(REPORT)
 	$(TRAIN) export --run $(RUN)/train --store $(STORE) --name default --metrics $(REPORT)/metrics_default.json --default
 	$(TRAIN) export --run $(RUN)/train_power --store $(STORE) --name power --metrics $(REPORT)/metrics_power.json
-	$(TRAIN) network-export --network $(RUN)/network_fit.json --evaluation $(RUN)/network_eval.json --model-store $(STORE) --model default --store $(NETWORK_STORE)
+	$(TRAIN) network-export --network $(RUN)/network_fit.json --evaluation $(RUN)/network_eval.json --model-store $(STORE) --model default
 
 bench: $(STAMP)
 	$(PY) -m benchmarks

@@ -17,7 +17,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.middleware.gzip import GZipMiddleware
 
 from model_store.baseline_store import BaselineStore
-from model_store.network_store import NetworkStore
+from model_store.network_store import NetworkStore, network_store_of
 
 from . import __version__
 from .errors import UnhandledErrorMiddleware, install_error_handlers
@@ -74,7 +74,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.decoder = Decoder(settings.max_parallel_decodes, upload_reader(settings, app.state.metrics))
     app.state.analyses = AnalysisCache()
     app.state.baselines = BaselineCache(BaselineStore(settings.station_store), settings.station_store_poll_s)
-    app.state.network = NetworkModels(NetworkStore(settings.network_store))
+    app.state.network = NetworkModels(NetworkStore(network_store_of(settings.model_store)))
 
     install_error_handlers(app)
     install_openapi(app, settings)

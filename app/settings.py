@@ -12,7 +12,6 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from model_store import PACKAGED_STORE
 from model_store.inference import InferenceConfig
 from model_store.inference.onnx_cache import default_cache_dir
-from model_store.network_store import PACKAGED_NETWORK_STORE
 
 ENV_PREFIX = "PRECURSOR_"
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
@@ -33,10 +32,6 @@ class Settings(BaseSettings):
     station_store_poll_s: float = Field(
         5.0, ge=0, description="Seconds a replica trusts what it last read of a station's baselines: a baseline "
         "made or deleted elsewhere is used within this long",
-    )
-    network_store: Path = Field(
-        PACKAGED_NETWORK_STORE, description="Directory of fitted network models (bearing calibration and magnitude "
-        "model of /analyze/network), each tied to the station model it was fitted on",
     )
     baseline_false_alarm_rate: float = Field(
         0.05, gt=0, lt=1, description="With a station baseline, a window is in alarm when its background_p_value "

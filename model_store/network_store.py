@@ -1,4 +1,5 @@
-"""The network stage's fitted parts, stored like checkpoints: ``ROOT/<version>/{network.json, network.sha256}``.
+"""The network stage's fitted parts, stored like checkpoints: ``<model store>/_network/<version>/{network.json,
+network.sha256}``.
 
 A *network model* is what the network stage learns from a simulated world: the magnitude model (a
 calibrated multinomial logistic regression on the source strength and the number of stations, see
@@ -34,7 +35,14 @@ FORMAT_VERSION = 1
 NETWORK_FILE = "network.json"
 HASH_FILE = "network.sha256"
 MAX_BYTES = 1024 * 1024
-PACKAGED_NETWORK_STORE = Path(__file__).resolve().parent / "network_models"
+NETWORK_DIR = "_network"  # inside a model store: not a model name (names start with a letter or digit)
+PACKAGED_NETWORK_STORE = Path(__file__).resolve().parent / "models" / NETWORK_DIR
+
+
+def network_store_of(model_store: str | os.PathLike) -> Path:
+    """Where a model store keeps its network models: ``<model store>/_network``, beside the station models they
+    are tied to (the registry does not list it: it is not a model name)."""
+    return Path(model_store) / NETWORK_DIR
 
 
 class NetworkModelError(ModelStoreError):
@@ -195,5 +203,7 @@ __all__ = [
     "NetworkArtifact",
     "NetworkModelError",
     "NetworkStore",
+    "NETWORK_DIR",
+    "network_store_of",
     "station_model_identity",
 ]

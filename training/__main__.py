@@ -409,7 +409,7 @@ def cmd_network_export(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
     from model_store import ModelRegistry
-    from model_store.network_store import NetworkArtifact, NetworkStore, station_model_identity
+    from model_store.network_store import NetworkArtifact, NetworkStore, network_store_of, station_model_identity
 
     from .network_eval import headline
 
@@ -419,9 +419,10 @@ def cmd_network_export(args: argparse.Namespace) -> int:
         raise ValueError(f"{args.network} was fitted on another station model than {manifest.ref} (weights, input "
                          "description or calibration differ): fit it again with this model")
     evaluation = headline(json.loads(Path(args.evaluation).read_text())) if args.evaluation else {}
-    saved = NetworkStore(args.store).save(replace(artifact, station_model=station_model_identity(manifest),
+    store = args.store or network_store_of(args.model_store)
+    saved = NetworkStore(store).save(replace(artifact, station_model=station_model_identity(manifest),
                                                   evaluation=evaluation))
-    logger.info("network model %s for %s stored in %s", saved.version, manifest.ref, args.store)
+    logger.info("network model %s for %s stored in %s", saved.version, manifest.ref, store)
     return 0
 
 
@@ -552,7 +553,7 @@ def build_parser() -> argparse.ArgumentParser:
     nx.add_argument("--evaluation", help="network-eval's JSON (its headline figures are stored with the model)")
     nx.add_argument("--model-store", default=str(PACKAGED_STORE), help="model store of the station model")
     nx.add_argument("--model", help="name[:version] of the station model (default: the store's default)")
-    nx.add_argument("--store", required=True, help="the network model store (model_store/network_models)")
+    nx.add_argument("--store", help="the network model store (default: the model store's _network directory)")
 
     e = _parser(sub, "export", cmd_export, "--run", help="put a trained checkpoint into a model store")
     e.add_argument("--store", required=True, help="model store directory (model_store/models)")

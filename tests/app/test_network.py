@@ -9,13 +9,13 @@ from dataclasses import replace
 import pytest
 
 from model_store.network import BearingCalibration, MagnitudeModel, NetworkConfig
-from model_store.network_store import NetworkArtifact, NetworkStore, station_model_identity
+from model_store.network_store import NetworkArtifact, NetworkStore, network_store_of, station_model_identity
 from model_store.registry import ModelRegistry
 from training.config import load_yaml
 from training.simulate import SimConfig, World
 from training.writers import to_frg604rc, to_iaga2002
 
-from .conftest import CROSS_MODEL, make_client, wait_ready
+from .conftest import CROSS_MODEL, build_store, make_client, wait_ready
 
 QUICK = {"inference_path": "eager", "batch_size_autotune": False}
 ROOT = __import__("pathlib").Path(__file__).resolve().parents[2]
@@ -44,15 +44,22 @@ def _magnitude_model() -> MagnitudeModel:
 
 
 @pytest.fixture(scope="module")
-def network_client(store, tmp_path_factory):
-    """The tiny models, with a network model fitted (by hand) on the direction-aware one's features."""
-    root = tmp_path_factory.mktemp("network")
-    manifest = ModelRegistry(store).manifest(CROSS_MODEL)
-    NetworkStore(root).save(NetworkArtifact(
+def network_store(tmp_path_factory):
+    """The tiny models, with a network model fitted (by hand) on the direction-aware one's features, kept in the
+    model store's _network directory."""
+    root = tmp_path_factory.mktemp("network-store")
+    build_store(root)
+    manifest = ModelRegistry(root).manifest(CROSS_MODEL)
+    NetworkStore(network_store_of(root)).save(NetworkArtifact(
         magnitude=_magnitude_model(), bearing_calibration=BearingCalibration(4.0, 2.0),
         station_model=station_model_identity(manifest), amplitude_estimator="coherent_band_rms_v1",
         network_config=NetworkConfig(max_sources=3), fit={"world": "a test"}))
-    with make_client(model_store=store, network_store=root, **QUICK) as c:
+    return root
+
+
+@pytest.fixture(scope="module")
+def network_client(network_store):
+    with make_client(model_store=network_store, **QUICK) as c:
         assert wait_ready(c)["status"] == "ready"
         yield c
 
@@ -147,8 +154,8 @@ def test_limits_count_every_stations_windows(store, world, day0):
     assert r.status_code == 422 and "16 windows over 4 stations" in r.json()["error"]
 
 
-def test_without_a_network_model_magnitude_is_null_with_the_reason(store, tmp_path, world, day0):
-    with make_client(model_store=store, network_store=tmp_path / "none", **QUICK) as c:
+def test_without_a_network_model_magnitude_is_null_with_the_reason(store, world, day0):
+    with make_client(model_store=store, **QUICK) as c:
         assert wait_ready(c)["status"] == "ready"
         doc = c.get("/v2/network").json()
         assert doc["network_model"] is None and "holds no network model" in doc["network_model_reason"]
@@ -160,15 +167,17 @@ def test_without_a_network_model_magnitude_is_null_with_the_reason(store, tmp_pa
             assert w["network"]["magnitude"] is None and w["network"]["magnitude_reason"]
 
 
-def test_the_network_document_describes_the_model_in_use(store, tmp_path):
-    manifest = ModelRegistry(store).manifest()  # the default station model
-    NetworkStore(tmp_path).save(NetworkArtifact(
+def test_the_network_document_describes_the_model_in_use(network_store):
+    manifest = ModelRegistry(network_store).manifest()  # the default station model
+    NetworkStore(network_store_of(network_store)).save(NetworkArtifact(
         magnitude=_magnitude_model(), bearing_calibration=BearingCalibration(), station_model=station_model_identity(manifest),
         amplitude_estimator="coherent_band_rms_v1", network_config=NetworkConfig(), evaluation={"world": "w"}))
-    with make_client(model_store=store, network_store=tmp_path, **QUICK) as c:
+    with make_client(model_store=network_store, **QUICK) as c:
         assert wait_ready(c)["status"] == "ready"
         doc = c.get("/v2/network").json()
+        names = [m["name"] for m in c.get("/v2/models").json()]
+    assert "_network" not in names  # the registry does not take the network models for a model
     model = doc["network_model"]
-    assert model["version"] == "1" and len(model["sha256"]) == 64 and model["station_model"]["ref"] == "tiny:1"
+    assert model["version"] == "2" and len(model["sha256"]) == 64 and model["station_model"]["ref"] == "tiny:1"
     assert model["magnitude_model"]["classes"] == ["Large", "Medium", "Moderate"] and model["evaluation"] == {"world": "w"}
     assert "simulator" in model["magnitude_model"]["statement"]

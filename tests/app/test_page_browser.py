@@ -85,14 +85,14 @@ def page_store(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def network_store(page_store, tmp_path_factory) -> Path:
+def network_store(page_store) -> Path:
     """A network model for the always-alarming model whose bearing calibration sharpens its untrained head's
     broad kappa (about 2) a hundredfold, so that its direction finder's bearings cross into a fix."""
     from model_store import ModelRegistry
     from model_store.network import BearingCalibration, MagnitudeModel, NetworkConfig
-    from model_store.network_store import NetworkArtifact, NetworkStore, station_model_identity
+    from model_store.network_store import NetworkArtifact, NetworkStore, network_store_of, station_model_identity
 
-    root = tmp_path_factory.mktemp("network-models")
+    root = network_store_of(page_store)
     magnitude = MagnitudeModel(("Large", "Medium", "Moderate"), ((1.5, 0.3), (0.0, 0.0), (-1.5, -0.3)),
                                (0.0, 0.0, 0.0), (3.5, 3.0), (0.4, 1.0), fitted_on="a test")
     NetworkStore(root).save(NetworkArtifact(
@@ -107,8 +107,7 @@ def service(page_store, network_store, tmp_path_factory):
     from .live import LiveServer
 
     where = tmp_path_factory.mktemp("page")
-    server = LiveServer(where / "service.log", model_store=str(page_store), station_store=str(where / "stations"),
-                        network_store=str(network_store))
+    server = LiveServer(where / "service.log", model_store=str(page_store), station_store=str(where / "stations"))
     try:
         server.wait_ready()
         yield server

@@ -61,7 +61,7 @@ def test_network_export_ties_the_fit_to_the_stored_model(tmp_path, artifact_file
     evaluation = tmp_path / "eval.json"
     evaluation.write_text(json.dumps({"dense_array": {"world": "w", "seed": 1, "days": 2, "localisation": {},
                                                       "magnitude": {}}}))
-    store = tmp_path / "network_models"
+    store = tmp_path / "_network"
     assert main(["network-export", "--network", str(artifact_file), "--evaluation", str(evaluation),
                  "--model-store", str(PACKAGED_STORE), "--store", str(store)]) == 0
     saved = NetworkStore(store).load("1")
