@@ -104,6 +104,14 @@ Distances and magnitude
 :func:`network_window` puts it together: a network alarm needs at least two coincident detections and a
 consistent fix.
 
+Several sources in one window (:func:`locate_sources`, ``max_sources`` > 1): where emissions overlap, the
+detecting stations that see one source are found as the largest group whose bearings pass through one ray
+crossing, fixed under every rule above, taken out, and the search repeated (``docs/network.md``).
+
+How far to trust a station model's bearing (:class:`BearingCalibration`): kappa_net = 1 / (scale / kappa +
+floor^2), fitted on a simulated world with the magnitude model (``training/network_eval.py``) and stored with
+it (:mod:`model_store.network_store`).
+
 Bearing uncertainty in degrees: the service's ``bearing_uncertainty_deg`` is a circular standard deviation
 s = sqrt(-2 ln R) of the served bearing distribution (R its mean resultant length). It is converted to the
 concentration of the von Mises with the same R, A(kappa) = exp(-s^2 / 2) (:func:`kappa_from_uncertainty_deg`).

@@ -178,6 +178,7 @@ class NetworkStore:
         digest = hashlib.sha256(data).hexdigest()
         tmp = Path(tempfile.mkdtemp(prefix=".incoming-", dir=self.root))
         try:
+            tmp.chmod(0o755)  # mkdtemp makes it private; a store is read by the service's own user
             atomic_write_bytes(tmp / NETWORK_FILE, data)
             atomic_write_bytes(tmp / HASH_FILE, (digest + "\n").encode())
             while True:  # another writer may take a number first: take the next
