@@ -36,8 +36,10 @@ run: $(STAMP)
 	$(PY) -m app --host $(HOST) --port $(PORT)
 
 # The default (direction-aware) and the power-only model, every evaluation behind them, and their report
-# (about 80 min on 2 cores; see docs/training.md). Progress: a log line per 50 simulated days,
-# per fold and per epoch. Each step writes into $(RUN); the models are exported last.
+# (about 80 min on 2 cores; see docs/training.md), then the network stage's model fitted on a simulated dense array
+# and measured on another (about 11 min more; docs/network.md). Progress: a log line per 50 simulated days, per
+# fold and per epoch, per 10 days through the network chain. Each step writes into $(RUN); the models are exported
+# last, the network model tied to the default model just exported.
 model: $(STAMP)
 	$(TRAIN) build-dataset --source sim --config configs/sim_default.yaml --out $(DATASET) --quiet
 	$(TRAIN) build-dataset --source sim --config configs/sim_independent.yaml --out $(INDEPENDENT) --quiet
@@ -59,14 +61,18 @@ model: $(STAMP)
 	$(TRAIN) real-check --run $(RUN)/train_power --real $(REAL_DAYS) --config configs/sim_default.yaml --out $(RUN)/real_check_power.json
 	$(TRAIN) ceilings --data $(DATASET) --out $(RUN)/ceilings.json
 	$(TRAIN) sim-check --config configs/sim_default.yaml --real $(REAL_DAYS) --days 30 --out $(RUN)/sim_check.json > $(RUN)/sim_check.md
+	$(TRAIN) network-fit --run $(RUN)/train --out $(RUN)/network_fit.json
+	$(TRAIN) network-eval --run $(RUN)/train --network $(RUN)/network_fit.json --out $(RUN)/network_eval.json
 	rm -rf $(REPORT) && mkdir -p $(REPORT)
 	for r in cv_loeo cv_loeo_power cv_loeo_station cv_loso cv_loso_station cv_no_precursors; do cp -r $(RUN)/$$r $(REPORT)/$$r; done
 	cp $(RUN)/station_eval.json $(REPORT)/station_eval.json
 	cp $(RUN)/sim_check.md $(REPORT)/sim_check.md
+	cp $(RUN)/network_eval.json $(REPORT)/network_eval.json
 	$(TRAIN) model-report --runs $(RUN) --out $(REPORT)
 	$(TRAIN) export --run $(RUN)/train --store $(STORE) --name default --metrics $(REPORT)/metrics_default.json --default
 	$(TRAIN) export --run $(RUN)/train_power --store $(STORE) --name power --metrics $(REPORT)/metrics_power.json
 	$(TRAIN) export --run $(RUN)/train_station --store $(STORE) --name station --metrics $(REPORT)/metrics_station.json
+	$(TRAIN) network-export --network $(RUN)/network_fit.json --evaluation $(RUN)/network_eval.json --model-store $(STORE) --model default
 
 bench: $(STAMP)
 	$(PY) -m benchmarks

@@ -11,6 +11,7 @@ from .metrics import Metrics
 from .runtime.analyses import AnalysisCache
 from .runtime.baselines import BaselineCache
 from .runtime.decoding import Decoder
+from .runtime.network import NetworkModels
 from .runtime.state import ModelState
 from .settings import Settings
 
@@ -35,6 +36,10 @@ def get_baselines(request: Request) -> BaselineCache:
     return request.app.state.baselines
 
 
+def get_network_models(request: Request) -> NetworkModels:
+    return request.app.state.network
+
+
 def get_model_state(request: Request) -> ModelState:
     return request.app.state.model
 
@@ -52,5 +57,6 @@ MetricsDep = Annotated[Metrics, Depends(get_metrics)]
 DecoderDep = Annotated[Decoder, Depends(get_decoder)]
 AnalysesDep = Annotated[AnalysisCache, Depends(get_analyses)]
 BaselinesDep = Annotated[BaselineCache, Depends(get_baselines)]
+NetworkModelsDep = Annotated[NetworkModels, Depends(get_network_models)]
 ModelStateDep = Annotated[ModelState, Depends(get_model_state)]
 ReadyModelDep = Annotated[ModelState, Depends(get_ready_model)]

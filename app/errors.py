@@ -26,6 +26,7 @@ from model_store import (
     UnsupportedSamplingError,
 )
 from model_store.baselines import BaselineError
+from model_store.network_pipeline import NetworkInputError
 from model_store.pipeline import RecordTooShortError, TooManyWindowsError
 
 from .asgi import HttpMiddleware
@@ -42,6 +43,7 @@ STATUS_BY_ERROR: tuple[tuple[type[Exception], int], ...] = (
     (UnsupportedSamplingError, 422),
     (RecordTooShortError, 422),
     (BaselineError, 422),
+    (NetworkInputError, 422),
     (TooManyWindowsError, 422),
     (NotPngError, 415),
     (ImageTooLargeError, 413),

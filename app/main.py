@@ -17,6 +17,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.middleware.gzip import GZipMiddleware
 
 from model_store.baseline_store import BaselineStore
+from model_store.network_store import NetworkStore, network_store_of
 
 from . import __version__
 from .errors import UnhandledErrorMiddleware, install_error_handlers
@@ -26,12 +27,13 @@ from .metrics import Metrics, MetricsMiddleware
 from .openapi import install_openapi
 from .request_id import HEADER as REQUEST_ID_HEADER
 from .request_id import RequestIdMiddleware
-from .routers import analyze, health, images, metrics, models, predict, stations
+from .routers import analyze, health, images, metrics, models, network, predict, stations
 from .routers.page import install_page
 from .runtime.analyses import AnalysisCache
 from .runtime.baselines import BaselineCache
 from .runtime.decoding import DecodePool, Decoder, InProcessReader, UploadReader
 from .runtime.memory import limit_malloc_arenas
+from .runtime.network import NetworkModels
 from .runtime.state import ModelState, start_model, stop_model
 from .settings import Settings, get_settings
 
@@ -56,9 +58,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             limit_malloc_arenas(settings.malloc_arenas)
         app.state.decoder.reader.start()  # the decode workers import their readers while the models load
         state._task = asyncio.create_task(start_model(state, settings, app.state.metrics))
+        network_task = asyncio.create_task(_load_network_model(state, app.state.network))
         try:
             yield
         finally:
+            network_task.cancel()
             await stop_model(state)
             app.state.decoder.reader.close()
 
@@ -70,11 +74,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.decoder = Decoder(settings.max_parallel_decodes, upload_reader(settings, app.state.metrics))
     app.state.analyses = AnalysisCache()
     app.state.baselines = BaselineCache(BaselineStore(settings.station_store), settings.station_store_poll_s)
+    app.state.network = NetworkModels(NetworkStore(network_store_of(settings.model_store)))
 
     install_error_handlers(app)
     install_openapi(app, settings)
-    for router in (health.router, predict.router, analyze.router, images.router, models.router, stations.router,
-                   metrics.router):
+    for router in (health.router, predict.router, analyze.router, network.router, images.router, models.router,
+                   stations.router, metrics.router):
         app.include_router(router)
     install_page(app)
 
@@ -92,6 +97,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
     app.add_middleware(RequestIdMiddleware)
     return app
+
+
+async def _load_network_model(state: ModelState, network: NetworkModels) -> None:
+    """Once the models are loaded: read the network model of the default one (logged; kept for requests)."""
+    if state._task is not None:
+        await asyncio.shield(state._task)
+    if state.ready:
+        try:
+            await asyncio.to_thread(network.for_model, state.default.loaded.manifest)
+        except Exception:  # a request reads it again and reports why
+            logger.exception("the network model could not be read")
 
 
 def upload_reader(settings: Settings, metrics: Metrics) -> UploadReader:

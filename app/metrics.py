@@ -14,7 +14,7 @@ from .asgi import HttpMiddleware
 
 disable_created_metrics()  # the *_created series only add noise to scrapes
 
-STAGES = ("decode", "preprocess", "inference", "explain")
+STAGES = ("decode", "preprocess", "inference", "explain", "network")
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
 

@@ -200,6 +200,159 @@ class AnalyzeResponse(_KeepsNulls):
     images_kept: str | None = Field(None, description="with image_links: how long the image URLs stay valid")
 
 
+class NetworkStation(_KeepsNulls):
+    """One station's record and its timeline, as /analyze gives it."""
+
+    NULLABLE: ClassVar[tuple[str, ...]] = ("baseline",)
+
+    file: str = Field(description="the uploaded file this station's record came from")
+    station: StationInfo
+    position_from: str = Field(description="where its coordinates came from: stations_table (the uploaded "
+                                           "stations CSV), station_table (the packaged BMKG table) or file_header")
+    source_format: str
+    start: datetime
+    end: datetime
+    sampling_interval_s: float
+    resampled_to_s: float | None = Field(None, description="set when the data was decimated for the model")
+    padded_s: float = Field(description="missing samples put before the record's first so that its windows start on "
+                                        "the network's hop grid (0 for a record that starts on it)")
+    baseline: BaselineSummary | None = Field(
+        None, description="the station's baseline its windows were judged by (null without one)")
+    windows: list[WindowResult]
+    summary: AnalyzeSummary
+
+
+class MagnitudeAnswer(BaseModel):
+    label: str = Field(description="the most probable magnitude class given the source")
+    probabilities: dict[str, float] = Field(description="calibrated for classes in equal proportion (see GET /v2/network)")
+
+
+class EllipseKm(BaseModel):
+    semi_major: float
+    semi_minor: float
+    azimuth_deg: float = Field(description="of the major axis, clockwise from north, [0, 180)")
+
+
+class StationDistanceKm(BaseModel):
+    code: str
+    distance_km: float
+    sd_km: float = Field(description="propagated from the ellipse's covariance (first order)")
+
+
+class DroppedStation(BaseModel):
+    code: str
+    reason: str
+
+
+class NetworkSource(BaseModel):
+    latitude: float
+    longitude: float
+    ellipse_km: EllipseKm = Field(description="the confidence ellipse about the fix (95%)")
+    confidence: float
+    stations_used: list[str]
+    residual_deg: dict[str, float] = Field(description="each station's bearing minus the bearing to the fix")
+    residual_rms_deg: float
+    consistency_p_value: float | None = Field(description="chi-square p-value of the bearings' deviance (3+ "
+                                                          "stations; null with two, whose crossing fits exactly)")
+    dropped: list[DroppedStation] = Field(default_factory=list)
+    station_distances: list[StationDistanceKm] | None = Field(
+        None, description="every station's distance from the fix (the primary source)")
+    magnitude: MagnitudeAnswer | None = Field(None, description="other_sources: this source's magnitude answer")
+
+
+class NetworkAnswer(_KeepsNulls):
+    NULLABLE: ClassVar[tuple[str, ...]] = ("source", "source_reason", "source_reason_code", "magnitude",
+                                           "magnitude_reason")
+
+    alarm: bool = Field(description="at least two coincident detections and a consistent fix")
+    reason: str = Field(description="why there is (or is not) a network alarm, in plain words")
+    stations_detecting: list[str]
+    source: NetworkSource | None = Field(None, description="the fix of the most stations (null with the reason)")
+    source_reason: str | None = None
+    source_reason_code: str | None = Field(
+        None, description="too_few_detections, too_few_stations, parallel, diverging, inconsistent, out_of_range, "
+                          "ellipse_too_large or amplitude_inconsistent")
+    magnitude: MagnitudeAnswer | None = None
+    magnitude_reason: str | None = None
+    other_sources: list[NetworkSource] = Field(
+        default_factory=list, description="further sources fixed in the same window from other stations "
+                                          "(overlapping emissions), each with its magnitude")
+
+
+class NetworkStationWindow(_KeepsNulls):
+    NULLABLE: ClassVar[tuple[str, ...]] = ("background_p_value", "bearing_deg", "bearing_kappa", "bearing_sd_deg",
+                                           "amplitude_nt", "magnitude_given_event")
+
+    code: str
+    latitude: float
+    longitude: float
+    detected: bool = Field(description="the window's alarm, as the station's timeline shows it")
+    precursor_probability: float | None = None
+    background_p_value: float | None = None
+    bearing_deg: float | None = Field(None, description="station to source, clockwise from north")
+    bearing_kappa: float | None = Field(None, description="the bearing head's von Mises concentration |m|")
+    bearing_sd_deg: float | None = Field(None, description="its circular standard deviation as the network weighs it "
+                                                           "(after the network model's bearing calibration)")
+    amplitude_nt: float | None = Field(None, description="received band amplitude: RMS of the 0.01-0.1 Hz "
+                                                         "horizontal field coherent with Z along the bearing (nT)")
+    magnitude_given_event: MagnitudeAnswer | None = Field(None, description="what this one station's model says")
+
+
+class AbsentStation(BaseModel):
+    code: str
+    reason: str
+
+
+class NetworkWindowResult(BaseModel):
+    index: int
+    start: datetime
+    end: datetime
+    stations: list[NetworkStationWindow] = Field(description="the stations whose window was analysed")
+    absent: list[AbsentStation] = Field(description="stations whose window is not in this network, and why")
+    network: NetworkAnswer
+
+
+class NetworkSummary(BaseModel):
+    stations: int
+    windows_total: int
+    windows_in_alarm: int = Field(description="common windows with a network alarm")
+    sources_fixed: int
+    most_detecting_window: int | None = Field(description="index of the window where most stations detect")
+
+
+class NetworkResponse(_KeepsNulls):
+    NULLABLE: ClassVar[tuple[str, ...]] = ("network_model", "network_model_reason")
+
+    id: str
+    model: ModelRef
+    window_hours: float
+    hop_hours: float
+    hop_origin: datetime = Field(description="windows start at this UTC midnight plus whole hops, at every station")
+    network_model: dict[str, Any] | None = Field(
+        None, description="the fitted network model used (bearing calibration, magnitude model): version, sha256, "
+                          "the station model it was fitted on; GET /v2/network says what it can know")
+    network_model_reason: str | None = Field(None, description="why no network model is used (magnitude is then null)")
+    network_settings: dict[str, Any] = Field(description="the network stage's thresholds")
+    stations: list[NetworkStation]
+    windows: list[NetworkWindowResult]
+    summary: NetworkSummary
+
+
+class NetworkDocument(_KeepsNulls):
+    NULLABLE: ClassVar[tuple[str, ...]] = ("network_model", "network_model_reason")
+
+    station_model: str | None = Field(description="the default station model whose features a network model must "
+                                                  "be fitted on")
+    network_model: dict[str, Any] | None = Field(
+        None, description="the network model /analyze/network uses with the default station model: its version, "
+                          "sha256, bearing calibration, magnitude model (classes, balanced accuracy, ceiling, what it "
+                          "was fitted on), and its evaluation's headline figures")
+    network_model_reason: str | None = None
+    network_settings: dict[str, Any]
+    what_it_can_know: dict[str, str]
+    limits: dict[str, Any]
+
+
 class ModelSummary(BaseModel):
     name: str
     version: str

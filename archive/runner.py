@@ -130,7 +130,7 @@ def run_analyze(options: AnalyzeOptions) -> dict[str, Any]:
         settings_fp = base.fingerprint()
         config = {"format": FORMAT, "model": manifest.ref, "weights_sha256": manifest.weights_sha256,
                   "labels": labels, "input_spec": manifest.input_spec.to_dict(), "hop_s": base.hop_s,
-                  "settings": settings_fp, "amplitude_band_hz": list(base.amplitude_band_hz),
+                  "settings": settings_fp, "amplitude_estimator": base.amplitude_estimator,
                   "rolling": options.rolling.to_dict()}
         if {k: v for k, v in (archive.read_config() or {}).items() if k != "written_by"} != config:
             archive.write_config({**config, "written_by": run_id})

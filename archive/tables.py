@@ -41,7 +41,7 @@ WINDOW_FIELDS = [
     pa.field("azimuth_label", pa.string()),
     pa.field("bearing_deg", pa.float64()),
     pa.field("bearing_uncertainty_deg", pa.float64()),
-    pa.field("band_amplitude_nt", pa.float64()),  # model_store.amplitude.band_amplitude_nt
+    pa.field("band_amplitude_nt", pa.float64()),  # model_store.network_pipeline.received_amplitude_nt
     pa.field("band_power_db_h", pa.float32()),  # emission-band power the baseline's outlier rule reads
     pa.field("band_power_db_d", pa.float32()),
     pa.field("band_power_db_z", pa.float32()),

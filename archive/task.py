@@ -25,18 +25,17 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 
-from model_store.amplitude import EMISSION_BAND_HZ, band_amplitude_nt
 from model_store.errors import ModelStoreError
 from model_store.formats import read_series
-from model_store.windows import Window
+from model_store.network_pipeline import AMPLITUDE_ESTIMATOR, received_amplitude_nt
 
 from .inputs import InputFile, read_bytes
 from .tables import probability_column, scores_schema, write_parquet
@@ -60,13 +59,13 @@ class AnalyzeSettings:
     inference_path: str = "onnx"
     threads: int = 1  # torch / ONNX Runtime intra-op threads per process
     chunk_size: int = 16
-    amplitude_band_hz: tuple[float, float] = EMISSION_BAND_HZ
+    amplitude_estimator: str = AMPLITUDE_ESTIMATOR  # the network's received amplitude (what its magnitude reads)
     outlier_band_hz: tuple[float, float] | None = None  # the band the baseline's outlier rule reads (None: its own)
     station: str | None = None  # for files that name no station
 
     def fingerprint(self) -> str:
         """What the rows depend on (not how fast they are made): model, hop, bands, default station."""
-        parts = (self.model_ref, self.weights_sha256, self.hop_s, self.amplitude_band_hz, self.outlier_band_hz,
+        parts = (self.model_ref, self.weights_sha256, self.hop_s, self.amplitude_estimator, self.outlier_band_hz,
                  self.station)
         return hashlib.sha256(repr(parts).encode()).hexdigest()[:16]
 
@@ -126,15 +125,6 @@ class _Failure(Exception):
     error: str = ""
 
 
-def _amplitudes(windows: Iterator[Window], into: dict[int, float], sample_interval_s: float,
-                band_hz: tuple[float, float]) -> Iterator[Window]:
-    """The plan's windows, each one's band amplitude noted (by position) before the pipeline drops its samples."""
-    for k, w in enumerate(windows):
-        if w.data is not None:
-            into[k] = band_amplitude_nt(w.data, sample_interval_s, band_hz)
-        yield w
-
-
 def _utc(t: datetime) -> datetime:
     return t.astimezone(timezone.utc)
 
@@ -161,9 +151,6 @@ def _rows(item: InputFile, settings: AnalyzeSettings, data: bytes) -> tuple[pa.T
         plan = plan_record(series, spec, settings.hop_s)
     except ModelStoreError as exc:
         raise _Failure("plan", f"{item.name}: {exc}", type(exc).__name__) from exc
-    amplitude: dict[int, float] = {}
-    plan = replace(plan, windows=_amplitudes(plan.windows, amplitude, spec.sample_interval_s,
-                                             settings.amplitude_band_hz))
     rules = BaselineRules() if settings.outlier_band_hz is None else BaselineRules(band_hz=settings.outlier_band_hz)
     columns: dict[str, list[Any]] = {f.name: [] for f in scores_schema(labels)}
     for chunk in run_plan(plan, spec, engine.predict, chunk_size=settings.chunk_size):
@@ -180,7 +167,7 @@ def _rows(item: InputFile, settings: AnalyzeSettings, data: bytes) -> tuple[pa.T
                 "azimuth_label": None if pred is None else labels["azimuth"][pred.labels["azimuth"]],
                 "bearing_deg": None if pred is None else pred.bearing_deg,
                 "bearing_uncertainty_deg": None if pred is None else pred.bearing_uncertainty_deg,
-                "band_amplitude_nt": amplitude.get(o.index) if pred is not None else None,
+                "band_amplitude_nt": None if pred is None else received_amplitude_nt(o.image, spec, pred.bearing_deg),
                 "band_power_db_h": None if stats is None else float(stats.band_db[0]),
                 "band_power_db_d": None if stats is None else float(stats.band_db[1]),
                 "band_power_db_z": None if stats is None else float(stats.band_db[2]),

@@ -16,7 +16,10 @@ Figures are set against references measured in the same run on the same machine 
   read in a decode worker process against read in the service's process, alternating rounds (target: ``/analyze``
   <= 1.1 x), and the memory the worker adds;
 * overload (first path only, ``--overload-s``): 64 clients posting ``/analyze`` with explain: no 5xx but
-  503 with Retry-After, ``/livez`` p99 under 100 ms meanwhile, peak memory and memory 10 s after.
+  503 with Retry-After, ``/livez`` p99 under 100 ms meanwhile, peak memory and memory 10 s after;
+* the network (first path only): ``/analyze/network`` of 10 simulated station-days of the dense array (IAGA-2002)
+  against the same 10 days posted one by one to ``/analyze``, alternating rounds (target <= 1.3 x);
+  ``python -m benchmarks network`` runs only this.
 
 ``python -m benchmarks peer-store --out DIR`` writes a store whose model has the shape of the shared
 harness's peers (convnext_atto, 224x224 RGB), for ``benchmarks/compare_peers.sh``.
@@ -162,6 +165,55 @@ def overload(svc: Service, day: bytes, clients: int, seconds: float) -> dict[str
             "livez_probes": len(livez.latencies), "rss_mb_peak": rss.peak, "rss_mb_idle_10s_after": svc.rss_mb()}
 
 
+NETWORK_STATIONS = 10
+NETWORK_ROUNDS = 5
+
+
+def network_days(stations: int = NETWORK_STATIONS) -> list[tuple[str, bytes]]:
+    """One simulated day of ``stations`` stations of the dense array, as IAGA-2002 files (coordinates in their
+    headers), on a day with emissions at several of them."""
+    from dataclasses import replace
+
+    from training.config import load_yaml
+    from training.simulate import SimConfig, World
+    from training.writers import to_iaga2002
+
+    sim = SimConfig.from_dict(load_yaml(ROOT / "configs" / "sim_dense_array.yaml")["simulator"])
+    world = World(replace(sim, days=5))
+    codes = list(world.stations)[:stations]
+    return [(f"{c.lower()}{s.start:%Y%m%d}vsec.sec", to_iaga2002(s, world.stations[c].name))
+            for c, s in world.simulate_day(3, codes).items()]
+
+
+def network_bench(svc: Service, files: list[tuple[str, bytes]], rounds: int = NETWORK_ROUNDS) -> dict[str, object]:
+    """``/analyze/network`` of the station-days against the same days posted one by one to ``/analyze``, in
+    alternating rounds on the same service (target: network <= 1.3 x the single calls together)."""
+    network_s, singles_s = [], []
+    with httpx.Client(base_url=svc.base, timeout=300) as client:
+        multi = [("files", (name, data, "text/plain")) for name, data in files]
+        for k in range(rounds + 1):  # the first round warms both up
+            t0 = time.perf_counter()
+            r = client.post("/analyze/network", files=multi)
+            t1 = time.perf_counter()
+            if r.status_code != 200:
+                raise RuntimeError(f"/analyze/network answered {r.status_code}: {r.text[:300]}")
+            for name, data in files:
+                one = client.post("/analyze", files={"file": (name, data, "text/plain")})
+                if one.status_code != 200:
+                    raise RuntimeError(f"/analyze answered {one.status_code}: {one.text[:300]}")
+            t2 = time.perf_counter()
+            if k:
+                network_s.append(t1 - t0)
+                singles_s.append(t2 - t1)
+        stages = client.get("/metrics").text
+    network, singles = float(np.median(network_s)), float(np.median(singles_s))
+    network_stage = [line for line in stages.splitlines()
+                     if line.startswith('precursor_stage_duration_seconds_sum{stage="network"}')]
+    return {"stations": len(files), "rounds": rounds, "network_s": network_s, "singles_s": singles_s,
+            "network_median_s": network, "singles_median_s": singles, "ratio": network / singles,
+            "network_stage_s_total": float(network_stage[0].split()[-1]) if network_stage else None}
+
+
 def served(store: Path, path: str, models: dict[str, LoadedModel], pngs: dict[str, bytes], days: dict[str, bytes],
            args: argparse.Namespace, with_overload: bool) -> dict[str, object]:
     env = {"PRECURSOR_MODEL_STORE": str(store), "PRECURSOR_INFERENCE_PATH": path}
@@ -182,6 +234,8 @@ def served(store: Path, path: str, models: dict[str, LoadedModel], pngs: dict[st
             post = _post_png(png, ref)
             per_model[ref][f"predict_{args.clients}_clients"] = closed_loop(svc.base, post, args.clients, args.duration)
         out["models"] = per_model
+        if with_overload:  # the first path: /analyze/network against the single calls
+            out["network"] = network_bench(svc, network_days(), args.network_rounds)
         out["rss_mb_after_load"] = svc.rss_mb()
         time.sleep(5)
         out["rss_mb_idle_5s_after_load"] = svc.rss_mb()
@@ -248,6 +302,10 @@ def ratios(results: dict, default_ref: str) -> tuple[dict, dict]:
             r[f"{path}: analyze {fmt} day / (read + spectrograms + forward)"] = _ratio(
                 served_s, base + ref_times["spectrograms_s"])
             met[f"{path}: analyze_{fmt}_within_1.5x_read_plus_forward"] = _within(served_s, 1.5 * base)
+        if "network" in run:
+            ratio = run["network"]["ratio"]
+            r[f"{path}: /analyze/network of {run['network']['stations']} station-days / as many /analyze (target <= 1.3)"] = ratio
+            met[f"{path}: network_within_1.3x_single_analyze_calls"] = _within(ratio, 1.3)
         if "overload" in run:
             o = run["overload"]
             met[f"{path}: overload_no_5xx_but_503_with_retry_after"] = (
@@ -341,6 +399,10 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command")
     store_cmd = sub.add_parser("peer-store", help="write a store whose model has the peers' shape")
     store_cmd.add_argument("--out", required=True, type=Path)
+    net_cmd = sub.add_parser("network", help="only /analyze/network of 10 station-days against 10 /analyze calls")
+    net_cmd.add_argument("--path", default="onnx", help="the inference path to serve")
+    parser.add_argument("--network-rounds", type=int, default=NETWORK_ROUNDS,
+                        help="rounds of /analyze/network against the single /analyze calls")
     parser.add_argument("--requests", type=int, default=200, help="1-client /predict requests per model")
     parser.add_argument("--clients", type=int, default=16, help="closed-loop clients for the throughput figure")
     parser.add_argument("--duration", type=float, default=20.0, help="seconds measured at --clients")
@@ -355,6 +417,15 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("httpx").setLevel(logging.WARNING)  # not a line per request
     if args.command == "peer-store":
         print(peer_store(args.out))
+        return 0
+    if args.command == "network":
+        store, note = _store()
+        with Service({"PRECURSOR_MODEL_STORE": str(store), "PRECURSOR_INFERENCE_PATH": args.path}) as svc:
+            result = {"store": note, "path": args.path, "machine": {"cores": os.cpu_count()},
+                      **network_bench(svc, network_days(), args.network_rounds)}
+        print(json.dumps(result, indent=2))
+        if args.out:
+            Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
         return 0
     results = run(args)
     if args.out:  # the measurements are kept even if a ratio below cannot be formed

@@ -104,6 +104,14 @@ Distances and magnitude
 :func:`network_window` puts it together: a network alarm needs at least two coincident detections and a
 consistent fix.
 
+Several sources in one window (:func:`locate_sources`, ``max_sources`` > 1): where emissions overlap, the
+detecting stations that see one source are found as the largest group whose bearings pass through one ray
+crossing, fixed under every rule above, taken out, and the search repeated (``docs/network.md``).
+
+How far to trust a station model's bearing (:class:`BearingCalibration`): kappa_net = 1 / (scale / kappa +
+floor^2), fitted on a simulated world with the magnitude model (``training/network_eval.py``) and stored with
+it (:mod:`model_store.network_store`).
+
 Bearing uncertainty in degrees: the service's ``bearing_uncertainty_deg`` is a circular standard deviation
 s = sqrt(-2 ln R) of the served bearing distribution (R its mean resultant length). It is converted to the
 concentration of the von Mises with the same R, A(kappa) = exp(-s^2 / 2) (:func:`kappa_from_uncertainty_deg`).
@@ -121,7 +129,7 @@ from typing import Any
 
 import numpy as np
 from scipy.optimize import brentq
-from scipy.special import chdtrc, i0e, i1e
+from scipy.special import chdtrc, chdtri, i0e, i1e
 
 from .config import DictConfig
 from .geodesy import LocalPlane, distance_km, wrap_deg
@@ -206,6 +214,8 @@ class NetworkConfig(DictConfig):
     min_stations_to_drop: int = 5  # ... only with this many (the rest keep 2+ degrees of freedom)
     outlier_p_value: float = 0.001  # ... only if its residual from the rest's fix is this improbable
     near_field_km: float = 1.0  # bearing sd^2 = 1/kappa + (near_field_km / r)^2: no bearing at the station itself
+    max_sources: int = 1  # sources sought in one window (locate_sources); 1: all detecting stations, one source
+    inlier_p_value: float = 0.01  # locate_sources: a station belongs to a candidate source unless its bearing is this improbable
 
     def __post_init__(self) -> None:
         if not 0 < self.confidence < 1:
@@ -214,6 +224,39 @@ class NetworkConfig(DictConfig):
             raise ValueError("a fix needs at least two stations")
         if self.max_strength_spread_dex is not None and self.max_strength_spread_dex <= 0:
             raise ValueError("max_strength_spread_dex must be positive (or None to switch the check off)")
+        if self.max_sources < 1 or not 0 < self.inlier_p_value < 1:
+            raise ValueError("max_sources must be at least 1 and inlier_p_value in (0, 1)")
+
+
+@dataclass(frozen=True)
+class BearingCalibration(DictConfig):
+    """How far the network trusts a station model's bearing: kappa_net = 1 / (scale / kappa + floor^2).
+
+    The bearing head's concentration kappa = |m| is calibrated on the windows the station model was
+    validated on (one source at a time); where several emissions overlap at a station (the dense array
+    with its 3 events a day) and near the detection floor its bearings scatter more than it says. ``scale``
+    (variance multiplier) and ``floor_deg`` (a floor in degrees) are fitted, by maximum likelihood of a von
+    Mises mixed with a uniform share of outliers, on a simulated world's detecting stations against the
+    true bearing of the source they receive loudest (``training/network_fit.fit_bearing_calibration``);
+    the outlier share is recorded, not used (a bearing far off is left out of a source's group by
+    :func:`locate_sources`). Identity (1, 0) when nothing was fitted.
+    """
+
+    config_name = "bearing calibration"
+
+    scale: float = 1.0
+    floor_deg: float = 0.0
+    outlier_share: float | None = None
+    fitted_on: str = "not fitted"
+
+    def __post_init__(self) -> None:
+        if not (self.scale > 0 and self.floor_deg >= 0):
+            raise ValueError("a bearing calibration needs scale > 0 and floor_deg >= 0")
+
+    def kappa(self, kappa: float | None) -> float | None:
+        if kappa is None or not math.isfinite(kappa) or kappa <= 0:
+            return kappa
+        return 1.0 / (self.scale / kappa + math.radians(self.floor_deg) ** 2)
 
 
 # ---------------------------------------------------------------------------- von Mises helpers
@@ -593,6 +636,83 @@ def locate(observations: Sequence[StationObservation], config: NetworkConfig | N
     return _locate_rays(rays, plane, config, allow_drop=config.drop_outlier)
 
 
+def locate_sources(observations: Sequence[StationObservation], config: NetworkConfig | None = None
+                   ) -> tuple[list[Fix], NoFix | None]:
+    """Up to ``config.max_sources`` sources, each fixed from its own stations, and (when there is none) why.
+
+    First every station's bearing together (:func:`locate`): one source seen by all, the common case. If they
+    do not meet and more than one source may be sought (``max_sources`` > 1), the stations are searched for
+    groups that see one source each, the largest first: every crossing of two rays in front of both (and
+    within ``max_range_km`` of both) is a candidate source; the stations whose bearings pass through it
+    (each bearing's deviance term below the chi-square quantile of ``1 - inlier_p_value``, the station
+    within range) are its group; the largest group (the likeliest of equal ones) is fitted with
+    :func:`locate` and every rule applies to it as to a single source (a two-station group gets only the
+    geometric guards: nothing tests whether two bearings see one source). A group that is refused gives
+    way to the next candidate. The stations of a fix are taken out and the search repeats on the rest. A
+    source seen by one station only is not sought: a fix needs two.
+
+    Where emissions overlap (on the simulated dense array, with its generous 3 events a day, most event
+    windows have a station seeing another source), a single fix of all stations is refused as
+    inconsistent or diverging and the source is lost; this recovers it.
+    """
+    config = config or NetworkConfig()
+    first = locate(observations, config)
+    if isinstance(first, Fix) or config.max_sources <= 1:
+        return ([first], None) if isinstance(first, Fix) else ([], first)
+    usable, _ = _usable(observations, config)
+    pool = [o for o, _ in usable]
+    fixes: list[Fix] = []
+    while len(pool) >= config.min_stations and len(fixes) < config.max_sources:
+        fix = _best_group(pool, config)
+        if fix is None:
+            break
+        fixes.append(fix)
+        pool = [o for o in pool if o.code not in set(fix.stations_used)]
+    if not fixes:
+        return [], first
+    return fixes, None
+
+
+def _best_group(pool: Sequence[StationObservation], config: NetworkConfig, max_tries: int = 12) -> Fix | None:
+    """The fix of the largest group of stations in ``pool`` whose bearings pass through one point (see
+    :func:`locate_sources`), or None."""
+    lat = np.array([o.latitude for o in pool])
+    lon = np.array([o.longitude for o in pool])
+    plane = LocalPlane(*_centroid(lat, lon))
+    east, north = plane.forward(lat, lon)
+    theta = np.radians(np.array([o.bearing_deg for o in pool]) + plane.north_deg(lat, lon))
+    kappa = np.array([o.concentration() for o in pool], dtype=float)
+    rays = _Rays([o.code for o in pool], np.stack([east, north], axis=1), theta, kappa, np.full(len(pool), np.nan),
+                 config.near_field_km)
+    points = []
+    for i, j in combinations(range(len(pool)), 2):
+        c = _crossing(rays.p[i], rays.theta[i], rays.p[j], rays.theta[j])
+        if c is not None and c[1] > 0 and c[2] > 0 and max(c[1], c[2]) <= config.max_range_km:
+            points.append(c[0])
+    if not points:
+        return None
+    pts = np.stack(points, axis=1)
+    mu, d, u = _geometry(rays, pts)
+    r = rays.theta[:, None] - mu
+    terms = 2.0 * u * (1.0 - np.cos(r)) / _deviance_scale(u)
+    limit = float(chdtri(1, config.inlier_p_value))
+    inlier = (terms <= limit) & (np.cos(r) > 0) & (d <= config.max_range_km)  # (stations, candidates)
+    ll = np.where(inlier, u * np.cos(r) - (np.log(i0e(u)) + u), 0.0).sum(axis=0)
+    order = sorted(range(pts.shape[1]), key=lambda k: (-int(inlier[:, k].sum()), -float(ll[k])))
+    tried: set[frozenset[int]] = set()
+    for k in order:
+        group = frozenset(np.flatnonzero(inlier[:, k]).tolist())
+        if len(group) < config.min_stations or group in tried:
+            continue
+        tried.add(group)
+        result = locate([pool[i] for i in sorted(group)], config)
+        if isinstance(result, Fix):
+            return result
+        if len(tried) >= max_tries:
+            break
+    return None
+
+
 def _widest_line_angle_deg(angles: np.ndarray) -> float:
     """The widest angle between any two of these lines (directions in radians; a line and its reverse are
     the same line), in [0, 90] degrees."""
@@ -823,10 +943,19 @@ class MagnitudeModel:
         return dict(zip(self.classes, (float(v) for v in self.probabilities(x)[0])))
 
     def window_features(self, fix: Fix, observations: Sequence[StationObservation]) -> np.ndarray:
-        used = [o for o in observations if o.code in set(fix.stations_used)]
-        d = [distance_km(o.latitude, o.longitude, fix.latitude, fix.longitude) for o in used]
-        a = [np.nan if o.amplitude_nt is None else o.amplitude_nt for o in used]
-        return magnitude_features(a, d, self.min_distance_km)
+        return fix_magnitude_features(fix, observations, self.min_distance_km)
+
+
+def fix_magnitude_features(fix: Fix, observations: Sequence[StationObservation], min_distance_km: float = 5.0,
+                           source: tuple[float, float] | None = None) -> np.ndarray:
+    """:func:`magnitude_features` of a window from the stations of its fix: their amplitudes and distances
+    from the fix, or from ``source`` (latitude, longitude) instead (the ceiling: the true epicentre). The
+    service (:meth:`MagnitudeModel.window_features`) and the fit (``training/network_eval.py``) use this."""
+    lat, lon = source if source is not None else (fix.latitude, fix.longitude)
+    used = [o for o in observations if o.code in set(fix.stations_used)]
+    d = [distance_km(o.latitude, o.longitude, lat, lon) for o in used]
+    a = [np.nan if o.amplitude_nt is None else o.amplitude_nt for o in used]
+    return magnitude_features(a, d, min_distance_km)
 
 
 @dataclass(frozen=True)
@@ -849,9 +978,17 @@ class NetworkResult:
     distances: tuple[StationDistance, ...] = ()  # every station's distance from the fix
     magnitude: MagnitudeEstimate | None = None
     magnitude_reason: str | None = None  # why there is no magnitude, when there is none
+    # further sources fixed in the same window from other stations (locate_sources), each with its magnitude
+    other_fixes: tuple[Fix, ...] = ()
+    other_magnitudes: tuple[MagnitudeEstimate | None, ...] = ()
+
+    @property
+    def fixes(self) -> tuple[Fix, ...]:
+        return (() if self.fix is None else (self.fix,)) + self.other_fixes
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready: ``source`` (or null with ``source_reason``), ``magnitude`` (or null with ``magnitude_reason``)."""
+        """JSON-ready: ``source`` (or null with ``source_reason``), ``magnitude`` (or null with ``magnitude_reason``),
+        and ``other_sources`` (further sources of the window, each with its magnitude)."""
         source = None
         if self.fix is not None:
             source = self.fix.to_dict()
@@ -865,15 +1002,30 @@ class NetworkResult:
             "source_reason_code": None if self.no_fix is None else self.no_fix.code,
             "magnitude": None if self.magnitude is None else self.magnitude.to_dict(),
             "magnitude_reason": self.magnitude_reason,
+            "other_sources": [{**f.to_dict(), "magnitude": None if m is None else m.to_dict()}
+                              for f, m in zip(self.other_fixes, self.other_magnitudes)],
         }
+
+
+def _magnitude(fix: Fix, detecting: Sequence[StationObservation], model: MagnitudeModel | None
+               ) -> tuple[MagnitudeEstimate | None, str | None]:
+    if model is None:
+        return None, "no magnitude model is loaded"
+    x = model.window_features(fix, detecting)
+    if not np.isfinite(x[0]):
+        return None, "no station of the fix reports a received amplitude"
+    probs = dict(zip(model.classes, (float(v) for v in model.probabilities(x)[0])))
+    return MagnitudeEstimate(max(probs, key=probs.__getitem__), probs), None
 
 
 def network_window(observations: Sequence[StationObservation], config: NetworkConfig | None = None,
                    magnitude_model: MagnitudeModel | None = None) -> NetworkResult:
-    """One common window across the network: coincident detections -> fix -> distances -> magnitude.
+    """One common window across the network: coincident detections -> fix(es) -> distances -> magnitude.
 
     The alarm needs at least ``min_stations`` detecting stations and a consistent fix from the bearings of
-    the detecting stations (stations that do not detect give no bearing to the fix).
+    the detecting stations (stations that do not detect give no bearing to the fix). With ``max_sources``
+    above 1, further sources seen by other detecting stations are fixed too (:func:`locate_sources`); the
+    source of the most stations (the smallest ellipse of equal ones) is ``fix``, the others ``other_fixes``.
     """
     config = config or NetworkConfig()
     codes = [o.code for o in observations]
@@ -886,33 +1038,31 @@ def network_window(observations: Sequence[StationObservation], config: NetworkCo
                f" an emission in this window; a network alarm needs at least {config.min_stations} coincident")
         return NetworkResult(False, why, names, no_fix=NoFix("too_few_detections", why, names),
                              magnitude_reason="no source fix")
-    result = locate(detecting, config)
-    if isinstance(result, NoFix):
-        return NetworkResult(False, f"{_names(names)} detect, but there is no consistent source: {result.reason}",
-                             names, no_fix=result, magnitude_reason="no source fix")
+    fixes, refusal = locate_sources(detecting, config)
+    if not fixes:
+        return NetworkResult(False, f"{_names(names)} detect, but there is no consistent source: {refusal.reason}",
+                             names, no_fix=refusal, magnitude_reason="no source fix")
+    fixes.sort(key=lambda f: (-len(f.stations_used), f.ellipse.semi_major_km * f.ellipse.semi_minor_km))
+    result, others = fixes[0], fixes[1:]
     distances = tuple(station_distances(result, observations))
-    magnitude, magnitude_reason = None, None
-    if magnitude_model is None:
-        magnitude_reason = "no magnitude model is loaded"
-    else:
-        x = magnitude_model.window_features(result, detecting)
-        if not np.isfinite(x[0]):
-            magnitude_reason = "no station of the fix reports a received amplitude"
-        else:
-            probs = dict(zip(magnitude_model.classes, (float(v) for v in magnitude_model.probabilities(x)[0])))
-            magnitude = MagnitudeEstimate(max(probs, key=probs.__getitem__), probs)
+    magnitude, magnitude_reason = _magnitude(result, detecting, magnitude_model)
+    other_magnitudes = tuple(_magnitude(f, detecting, magnitude_model)[0] for f in others)
     dropped = f" ({result.dropped[0][0]} left out as an outlier)" if result.dropped else ""
     why = (f"{len(names)} stations detect and {len(result.stations_used)} bearings meet consistently{dropped}: "
            f"a source within {result.ellipse.semi_major_km:.0f} km x {result.ellipse.semi_minor_km:.0f} km "
            f"({result.confidence:.0%})")
+    if others:
+        why += f"; {len(others)} further source{'s' if len(others) > 1 else ''} from other stations"
     return NetworkResult(True, why, names, fix=result, distances=distances, magnitude=magnitude,
-                         magnitude_reason=magnitude_reason)
+                         magnitude_reason=magnitude_reason, other_fixes=tuple(others),
+                         other_magnitudes=other_magnitudes)
 
 
 __all__ = [
     "EVENT_MAGNITUDE_CLASSES",
     "MAGNITUDE_FEATURES",
     "MAGNITUDE_STATEMENT",
+    "BearingCalibration",
     "Ellipse",
     "Fix",
     "MagnitudeEstimate",
@@ -922,8 +1072,10 @@ __all__ = [
     "NoFix",
     "StationDistance",
     "StationObservation",
+    "fix_magnitude_features",
     "kappa_from_uncertainty_deg",
     "locate",
+    "locate_sources",
     "magnitude_features",
     "mean_resultant_length",
     "network_window",

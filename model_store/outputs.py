@@ -133,13 +133,15 @@ def von_mises_nll(m: torch.Tensor, log_eps: torch.Tensor, bearing_deg: torch.Ten
     return -torch.logaddexp(log_keep + log_vm, log_eps - math.log(2 * math.pi))
 
 
-def bearing_summary(m: torch.Tensor, log_eps: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
-    """Most probable bearing (deg) and circular standard deviation (deg) of the mixture, per row."""
+def bearing_summary(m: torch.Tensor, log_eps: torch.Tensor) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per row: the most probable bearing (deg), the circular standard deviation (deg) of the mixture, and the
+    von Mises part's concentration kappa = |m| (without the outlier share: what a bearing crossing weighs a
+    bearing by, :mod:`model_store.network`)."""
     kappa = m.norm(dim=1)
     bearing = vector_bearing_deg(m[:, 0], m[:, 1]).numpy()
     resultant = ((1 - log_eps.exp()) * torch.special.i1e(kappa) / torch.special.i0e(kappa)).numpy()
     spread = np.degrees(np.sqrt(-2.0 * np.log(np.clip(resultant, 1e-12, 1.0))))
-    return bearing, np.minimum(spread, 180.0)
+    return bearing, np.minimum(spread, 180.0), kappa.numpy().astype(np.float64)
 
 
 # ---------------------------------------------------------------------------- composition
@@ -190,7 +192,8 @@ class Served:
     probabilities: dict[str, np.ndarray]  # task -> (B, K) served probabilities, Normal last
     decisions: Decisions
     bearing_deg: np.ndarray | None  # bearing head: most probable bearing given an event ...
-    bearing_uncertainty_deg: np.ndarray | None  # ... and its circular standard deviation
+    bearing_uncertainty_deg: np.ndarray | None  # ... and its circular standard deviation (the mixture's)
+    bearing_kappa: np.ndarray | None = None  # ... and the von Mises part's concentration |m|
 
 
 def serve(raw: dict[str, torch.Tensor], calibration: Calibration, azimuth_head: str,
@@ -207,7 +210,7 @@ def serve(raw: dict[str, torch.Tensor], calibration: Calibration, azimuth_head: 
     if log_probs is None:
         log_probs = served_log_probs(raw, calibration, azimuth_head, bearing)
     probabilities = {t: v.detach().exp().numpy().astype(np.float64) for t, v in log_probs.items()}
-    summary = bearing_summary(*(p.detach() for p in bearing)) if bearing is not None else (None, None)
+    summary = bearing_summary(*(p.detach() for p in bearing)) if bearing is not None else (None, None, None)
     return Served(probabilities, decide(probabilities, calibration), *summary)
 
 

@@ -21,6 +21,7 @@ from model_store.catalog import write_catalog
 from model_store.fileio import atomic_write_bytes, atomic_write_text
 from model_store.stations import STATION_COLUMNS, read_stations
 
+from . import network_eval
 from .config import load_yaml
 from .samples import SampleSet
 from .dataset import BuildConfig, build_real, build_sim
@@ -381,6 +382,81 @@ def cmd_sim_check(args: argparse.Namespace) -> int:
     return 0
 
 
+def _station_model(args: argparse.Namespace):
+    from .network_eval import ModelSource
+
+    if args.run:
+        return ModelSource(run=args.run)
+    return ModelSource(store=args.model_store, ref=args.model)
+
+
+def cmd_network_fit(args: argparse.Namespace) -> int:
+    """Fit the network model (bearing calibration, magnitude model) on a simulated dense array, through the chain
+    POST /analyze/network runs; written as JSON, to be stored by network-export."""
+    from model_store.network import NetworkConfig
+
+    from .network_eval import fit
+
+    config = NetworkConfig.from_dict({**_chain_config().to_dict(), **args.network})
+    artifact = fit(args.config, args.days, _station_model(args), config, args.format, args.workers)
+    atomic_write_text(Path(args.out), json.dumps(artifact.to_dict(), indent=1, sort_keys=True) + "\n")
+    f = artifact.fit
+    logger.info("network model fitted on %d located event windows of %d events (%s): magnitude balanced accuracy "
+                "%.3f cross-validated, ceiling %.3f; bearing calibration scale %.2f, floor %.2f deg; written to %s",
+                f["located_event_windows"], f["events"], f["classes"], f["cross_validated_balanced_accuracy"],
+                f["ceiling_cross_validated_balanced_accuracy"] or float("nan"), artifact.bearing_calibration.scale,
+                artifact.bearing_calibration.floor_deg, args.out)
+    return 0
+
+
+def _chain_config():
+    from model_store.network_pipeline import CHAIN_NETWORK_CONFIG
+
+    return CHAIN_NETWORK_CONFIG
+
+
+def cmd_network_eval(args: argparse.Namespace) -> int:
+    """Measure the network stage (a fitted network model) on another dense-array world, the same layout without
+    precursors, and the BMKG layout, through the chain POST /analyze/network runs."""
+    from model_store.network_store import NetworkArtifact
+
+    from .network_eval import evaluate
+
+    artifact = NetworkArtifact.from_dict(json.loads(Path(args.network).read_text()))
+    report = evaluate(artifact, _station_model(args), world_config=args.config, days=args.days,
+                      quiet_days=args.quiet_days, bmkg_config=args.bmkg_config or None, bmkg_days=args.bmkg_days,
+                      fmt=args.format, workers=args.workers)
+    atomic_write_text(Path(args.out), json.dumps(report, indent=1, default=float) + "\n")
+    loc = report["dense_array"]["localisation"]
+    logger.info("network evaluation written to %s: median localisation error %s km at 2 stations, %s km at 3+; "
+                "ellipse coverage %s", args.out, loc["2"].get("median_error_km"), loc["3+"].get("median_error_km"),
+                report["dense_array"].get("ellipse_coverage_all_fixes"))
+    return 0
+
+
+def cmd_network_export(args: argparse.Namespace) -> int:
+    """Store a fitted network model in the network store, tied to the station model (name:version) of the model
+    store whose features it was fitted on (refused if the weights, input or calibration differ)."""
+    from dataclasses import replace
+
+    from model_store import ModelRegistry
+    from model_store.network_store import NetworkArtifact, NetworkStore, network_store_of, station_model_identity
+
+    from .network_eval import headline
+
+    artifact = NetworkArtifact.from_dict(json.loads(Path(args.network).read_text()))
+    manifest = ModelRegistry(args.model_store).manifest(args.model)
+    if not artifact.fits(manifest):
+        raise ValueError(f"{args.network} was fitted on another station model than {manifest.ref} (weights, input "
+                         "description or calibration differ): fit it again with this model")
+    evaluation = headline(json.loads(Path(args.evaluation).read_text())) if args.evaluation else {}
+    store = args.store or network_store_of(args.model_store)
+    saved = NetworkStore(store).save(replace(artifact, station_model=station_model_identity(manifest),
+                                                  evaluation=evaluation))
+    logger.info("network model %s for %s stored in %s", saved.version, manifest.ref, store)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m training", description=__doc__, formatter_class=_Help
@@ -481,6 +557,45 @@ def build_parser() -> argparse.ArgumentParser:
     k.add_argument("--days", type=positive_int, default=30, help="simulated days to compare")
     k.add_argument("--out", help="write the comparison as JSON")
     k.add_argument("--measure-traits", action="store_true", help="print the station traits measured on the files")
+
+    def station_model_options(parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("--run", help="a training run whose checkpoint is the station model (else --model-store)")
+        parser.add_argument("--model-store", default=str(PACKAGED_STORE), help="model store of the station model")
+        parser.add_argument("--model", help="name[:version] of the station model (default: the store's default)")
+        parser.add_argument("--format", choices=("frg604rc", "iaga2002"), default="frg604rc",
+                            help="the files each simulated station-day is written as and read back from (FRG-604RC "
+                                 "with a stations table: 40x faster to write than IAGA-2002 with its header)")
+        parser.add_argument("--workers", type=positive_int, default=min(2, os.cpu_count() or 1),
+                            help="processes running days in parallel (the result does not depend on it)")
+
+    nf = _parser(sub, "network-fit", cmd_network_fit,
+                 help="fit the network model (bearing calibration, magnitude) on a simulated dense array")
+    nf.add_argument("--config", default=str(network_eval.FIT_WORLD), help="the fitting world")
+    nf.add_argument("--days", type=positive_int, default=180, help="days of the world (those with an event at 2+ "
+                                                                     "stations are run)")
+    nf.add_argument("--network", type=json.loads, default={}, help="NetworkConfig fields as JSON (over the chain's)")
+    nf.add_argument("--out", required=True, help="JSON to write (network-export stores it)")
+    station_model_options(nf)
+
+    ne = _parser(sub, "network-eval", cmd_network_eval,
+                 help="measure the network stage on another dense array, without precursors, and on the BMKG layout")
+    ne.add_argument("--network", required=True, help="a network model's JSON (network-fit's output)")
+    ne.add_argument("--config", default=str(network_eval.EVAL_WORLD), help="the evaluation world")
+    ne.add_argument("--days", type=positive_int, default=90, help="days of the evaluation world")
+    ne.add_argument("--quiet-days", type=int, default=50,
+                    help="days of the evaluation layout without precursors (storm days first); 0: none")
+    ne.add_argument("--bmkg-config", default=str(network_eval.BMKG_WORLD), help="a BMKG-layout world ('': none)")
+    ne.add_argument("--bmkg-days", type=int, default=10, help="its days through the chain")
+    ne.add_argument("--out", required=True, help="JSON to write")
+    station_model_options(ne)
+
+    nx = _parser(sub, "network-export", cmd_network_export,
+                 help="store a fitted network model, tied to a stored station model")
+    nx.add_argument("--network", required=True, help="network-fit's JSON")
+    nx.add_argument("--evaluation", help="network-eval's JSON (its headline figures are stored with the model)")
+    nx.add_argument("--model-store", default=str(PACKAGED_STORE), help="model store of the station model")
+    nx.add_argument("--model", help="name[:version] of the station model (default: the store's default)")
+    nx.add_argument("--store", help="the network model store (default: the model store's _network directory)")
 
     e = _parser(sub, "export", cmd_export, "--run", help="put a trained checkpoint into a model store")
     e.add_argument("--store", required=True, help="model store directory (model_store/models)")

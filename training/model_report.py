@@ -14,6 +14,7 @@ Reads from one run directory (names fixed by the Makefile):
     sim_check.json               real vs simulated background (optional)
     station_eval.json            stations never seen in training, with and without baselines (train, train_power,
                                  train_station runs)
+    network_eval.json            the network stage (python -m training network-eval; optional)
 
 and writes ``report.md`` with figures, ``metrics_default.json`` and ``metrics_power.json``.
 """
@@ -179,6 +180,87 @@ def station_table(r: dict[str, Any]) -> list[str]:
                          f"{fmt(m['worst_station_quiet_in_alarm'])} | {len(m['stations_over_0.10'])} | "
                          f"{fmt(m['events_in_alarm'])} ({m['event_windows']}) | {fmt(m['detection_auc'])} | "
                          f"{fmt(m['event_sector_accuracy'])} |")
+NETWORK_HEADING = "## The network stage: several stations"
+
+
+def _ci_of(block: dict[str, Any], key: str, digits: int = 3) -> str:
+    return f"{fmt(block.get(key), digits)} {ci(block.get(key + '_ci95'), digits)}".strip()
+
+
+def network_table(n: dict[str, Any] | None) -> list[str]:
+    """The network stage's section (``python -m training network-eval``'s report)."""
+    if n is None:
+        return []
+    d = n["dense_array"]
+    cal = n.get("bearing_calibration", {})
+    lines = [NETWORK_HEADING, "",
+             f"`python -m training network-eval`: the chain `POST /analyze/network` runs (each simulated station-day "
+             f"written as a {d['format']} file and read back, the window pipeline, `network_timeline`), with the "
+             f"network model fitted on another world ({n.get('magnitude_model_fitted_on', '-')}). Evaluation world: "
+             f"`{d['world']}` (seed {d['seed']}, {d['days']} days, {d['stations']} stations, another layout). Bearing "
+             f"calibration: kappa_net = 1 / ({fmt(cal.get('scale'), 2)} / kappa + ({fmt(cal.get('floor_deg'), 1)} "
+             "deg)^2). Intervals: 95% bootstrap over events.", "",
+             "| events detected at | event-windows (events) | fixed [95% CI] | median error, km [95% CI] "
+             "| 90th percentile, km [95% CI] | 95% ellipse holds the epicentre [95% CI] |",
+             "|---|---|---|---|---|---|"]
+    for k, name in (("2", "2 stations"), ("3+", "3 or more stations")):
+        b = d["localisation"].get(k, {})
+        lines.append(f"| {name} | {b.get('event_windows', 0)} ({b.get('events', 0)}) | {_ci_of(b, 'fix_share')} | "
+                     f"{_ci_of(b, 'median_error_km', 1)} | {_ci_of(b, 'p90_error_km', 1)} | {_ci_of(b, 'ellipse_coverage')} |")
+    lines.append(f"| all fixes | | | | | {_ci_of(d, 'ellipse_coverage_all_fixes')} |")
+    lines += ["", f"An event-window is an event detected (the station in alarm, the event its loudest emission) at two "
+              f"or more stations in one common window; a fix belongs to the event most of its stations receive "
+              f"loudest. Of {d['fixes']} fixes, {d['fixes_belonging_to_no_event']} belong to no event (stations "
+              "receiving different overlapping emissions, or none).", ""]
+    m = d.get("magnitude", {})
+    if "network_given_a_fix" in m:
+        classes = ", ".join(f"{c} {v}" for c, v in sorted(m["classes"].items()))
+        lines += ["| magnitude given a fix (located event-windows) | balanced accuracy [95% CI] | recall per class |",
+                  "|---|---|---|"]
+        for key, name in (("network_given_a_fix", "**network**: the magnitude model on the fix's distances"),
+                          ("ceiling_true_epicentre", "ceiling: the same classifier given the true epicentre"),
+                          ("refitted_on_true_epicentre", "its recipe refitted on true-epicentre features"),
+                          ("count_of_detecting_stations_only", "baseline: the number of detecting stations only"),
+                          ("one_station_model", "one station: the station model's own magnitude head")):
+            if key in m:
+                recall = ", ".join(f"{c} {fmt(v)}" for c, v in (m[key].get("recall") or {}).items())
+                lines.append(f"| {name} | {fmt(m[key]['balanced_accuracy'])} {ci(m[key]['ci95'])} | {recall} |")
+        gap = m.get("network_minus_ceiling")
+        gap_text = (f" Network minus ceiling, paired on the same windows: {fmt(gap['difference'])} "
+                    f"{ci(gap['ci95'])}." if gap else "")
+        lines += [f"| chance | {fmt(m['chance'])} | |", "",
+                  f"{m['windows']} located event-windows of {m['events']} events ({classes}).{gap_text} Every fitted "
+                  "part comes from another simulated world; the magnitude law is the simulator's. Few Moderate events "
+                  "reach two stations, so each of their windows moves balanced accuracy by a lot: read the intervals.",
+                  ""]
+    lines += ["| windows without an emission at any station | windows | with 2+ stations in alarm | network alarms "
+              "(fixes) | share [95% upper bound] | one station's false-alarm rate |", "|---|---|---|---|---|---|"]
+    rows = [("evaluation world", d["windows_without_emission"].get("all"))]
+    quiet = n.get("dense_array_without_precursors")
+    if quiet:
+        rows += [(f"same layout without precursors ({quiet['days']} days, {quiet['storm_days']} with Kp >= 5)",
+                  quiet.get("all")), ("... its storm windows (Kp >= 5)", quiet.get("storm"))]
+    for name, q in rows:
+        if q and q.get("windows"):
+            lines.append(f"| {name} | {q['windows']} | {q['windows_with_2plus_detections']} | {q['network_alarms']} "
+                         f"({q['fixes']}) | {fmt(q['alarm_share'])} [{fmt(q['alarm_share_upper95'])}] | "
+                         f"{fmt(q['station_false_alarm_rate'])} |")
+    amp = d.get("amplitude_estimator_check", {})
+    if amp.get("by_true_amplitude_nt"):
+        lines += ["", f"Received amplitude estimator ({amp['estimator']}) against the simulator's RMS amplitude, "
+                  "windows with one dominant emission:", "",
+                  "| true RMS amplitude, nT | windows | median estimate / true | scatter, dex |", "|---|---|---|---|"]
+        for row in amp["by_true_amplitude_nt"]:
+            lines.append(f"| {row['range'][0]:g}-{row['range'][1]:g} | {row['windows']} | {fmt(row['median_ratio'], 2)} | "
+                         f"{fmt(row['sd_dex'], 2)} |")
+        if amp.get("without_emission_median_nt") is not None:
+            lines += ["", f"Without an emission it reads {fmt(amp['without_emission_median_nt'], 3)} nT (median): the "
+                      "background's chance coherence."]
+    b = n.get("bmkg")
+    if b:
+        lines += ["", "**The BMKG layout.** " + b["statement"] + (
+            f" Through the chain, {b['days_through_chain']} days of `{b['world']}` gave {b['event_windows_detected_at_2plus']} "
+            f"event-windows detected at two stations, {b['fixes']} fixes and {b['network_alarms']} network alarms.")]
     return lines
 
 
@@ -263,7 +345,7 @@ def write_model_report(runs: Path, out: Path) -> None:
     names = ("cv_loeo", "cv_loeo_power", "cv_loeo_station", "cv_loso", "cv_loso_station", "cv_no_precursors")
     r: dict[str, Any] = {n: _load(runs / n / "report.json") for n in names}
     for n in ("independent", "independent_power", "independent_station", "real_check", "real_check_power",
-              "real_check_station", "ceilings", "sim_check", "station_eval"):
+              "real_check_station", "ceilings", "sim_check", "station_eval", "network_eval"):
         r[n] = _load(runs / f"{n}.json")
     if r["cv_loeo"] is None:  # the manifests' metrics and the statements come from it
         raise FileNotFoundError(f"{runs / 'cv_loeo' / 'report.json'} is missing: run the cross-validation first")
@@ -294,6 +376,8 @@ def write_model_report(runs: Path, out: Path) -> None:
     lines += ["", "## Stations never seen in training", ""] + station_table(r)
     lines += ["", "## Magnitude against what one station can know", ""] + ceilings_table(r["ceilings"], r["cv_loeo"])
     lines += ["", "## Real data", ""] + real_table(r["real_check"], r["real_check_power"])
+    if r["network_eval"]:
+        lines += [""] + network_table(r["network_eval"])
     if r["cv_loeo"] and r["cv_loeo"]["model"].get("label_noise"):
         noise = r["cv_loeo"]["model"]["label_noise"]
         lines += ["", "## Label noise (ground truth)", "",
@@ -306,4 +390,4 @@ def write_model_report(runs: Path, out: Path) -> None:
     logger.info("model report written to %s", out / "report.md")
 
 
-__all__ = ["manifest_metrics", "write_model_report"]
+__all__ = ["manifest_metrics", "network_table", "write_model_report"]

@@ -161,5 +161,57 @@ def magnitude_ceiling(true_features: np.ndarray, labels: Sequence[Any],
             "features": list(MAGNITUDE_FEATURES), "distances": "true"}
 
 
-__all__ = ["cross_validated_balanced_accuracy", "fit_magnitude_model", "fit_temperature", "magnitude_ceiling",
-           "window_features"]
+def fit_count_baseline(counts: Sequence[float], labels: Sequence[Any],
+                       classes: Sequence[str] = EVENT_MAGNITUDE_CLASSES) -> dict[str, Any]:
+    """A baseline that knows only how many stations detected: for each count, the class in which that count
+    is most frequent relative to the class's size (the rule that maximises balanced accuracy on these
+    windows); a count never seen takes the nearest smaller one's class (or the first's)."""
+    n = np.asarray(counts, dtype=float).astype(int)
+    y = _labels(labels, classes)
+    present = np.unique(y)
+    size = {c: max(int((y == c).sum()), 1) for c in present}
+    table = {}
+    for k in sorted(set(n.tolist())):
+        share = {c: int(((n == k) & (y == c)).sum()) / size[c] for c in present}
+        table[int(k)] = classes[max(share, key=share.__getitem__)]
+    return {"label_by_count": {str(k): v for k, v in table.items()}, "default": table[min(table)] if table else classes[0]}
+
+
+def fit_bearing_calibration(errors_deg: Sequence[float], kappas: Sequence[float], outliers: bool = False
+                            ) -> dict[str, Any]:
+    """Scale and floor of :class:`model_store.network.BearingCalibration`, by maximum likelihood of
+    VonMises(0, 1 / (scale / kappa + floor^2)) for the bearing errors (observed - true, degrees) of windows
+    whose stated concentrations are ``kappas``: the model :func:`model_store.network.locate` makes of a
+    bearing, so a bearing far off widens every bearing's spread rather than being assumed away. With
+    ``outliers`` the von Mises is mixed with a uniform share eps, fitted too (the scatter of the bearings
+    that are not far off, and how many are)."""
+    from scipy.optimize import minimize
+    from scipy.special import i0e
+
+    r = np.radians(np.asarray(errors_deg, dtype=float))
+    k = np.asarray(kappas, dtype=float)
+    ok = np.isfinite(r) & np.isfinite(k) & (k > 0)
+    r, k = r[ok], k[ok]
+    if len(r) < 20:
+        raise ValueError(f"only {len(r)} bearings to calibrate on: at least 20 are needed")
+
+    def nll(params: np.ndarray) -> float:
+        log_scale, log_floor, logit_eps = params
+        kappa = 1.0 / (math.exp(log_scale) / k + math.exp(log_floor) ** 2)
+        log_vm = kappa * (np.cos(r) - 1.0) - np.log(2 * math.pi * i0e(kappa))
+        if not outliers:
+            return float(-np.sum(log_vm))
+        eps = 1.0 / (1.0 + math.exp(-logit_eps))
+        return float(-np.sum(np.logaddexp(math.log1p(-eps) + log_vm, math.log(eps / (2 * math.pi)))))
+
+    best = min((minimize(nll, np.array(x0), method="Nelder-Mead", options={"maxiter": 4000, "xatol": 1e-4,
+                                                                            "fatol": 1e-6})
+                for x0 in ([0.0, math.log(0.02), -3.0], [math.log(10.0), math.log(0.05), -2.5])),
+               key=lambda res: res.fun)
+    log_scale, log_floor, logit_eps = best.x
+    return {"scale": float(math.exp(log_scale)), "floor_deg": float(math.degrees(math.exp(log_floor))),
+            "outlier_share": float(1.0 / (1.0 + math.exp(-logit_eps))) if outliers else None, "bearings": len(r)}
+
+
+__all__ = ["cross_validated_balanced_accuracy", "fit_bearing_calibration", "fit_count_baseline", "fit_magnitude_model", "fit_temperature",
+           "magnitude_ceiling", "window_features"]

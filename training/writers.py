@@ -98,13 +98,20 @@ def to_iaga2002(series: StationSeries, name: str | None = None) -> bytes:
     lines.append(f"DATE       TIME         DOY     {code}H      {code}E      {code}Z      {code}F   |")
     values = np.stack([series.h, series.d, series.z]).T
     values = np.where(np.isnan(values), IAGA_MISSING, values)
-    for i, (h, e, z) in enumerate(values):
-        t = series.start + timedelta(seconds=i * interval)
-        lines.append(
-            f"{t:%Y-%m-%d %H:%M:%S}.{t.microsecond // 1000:03d} {t.timetuple().tm_yday:03d}   "
-            f"{h:10.2f}{e:10.2f}{z:10.2f}{IAGA_MISSING:10.2f}"
-        )
+    missing = f"{IAGA_MISSING:10.2f}"
+    lines += [f"{stamp} {doy:03d}   {h:10.2f}{e:10.2f}{z:10.2f}{missing}"
+              for stamp, doy, (h, e, z) in zip(*_iaga_times(series), values.tolist())]
     return ("\n".join(lines) + "\n").encode("ascii")
+
+
+def _iaga_times(series: StationSeries) -> tuple[list[str], list[int]]:
+    """Each sample's 'YYYY-MM-DD HH:MM:SS.mmm' (truncated to the millisecond) and day of year, computed as
+    arrays (a datetime per line took about 1.5 s per station-day)."""
+    start = series.start.astimezone(timezone.utc).replace(tzinfo=None) if series.start.tzinfo else series.start
+    us = np.rint(np.arange(series.n_samples) * series.sampling_interval_s * 1e6).astype("timedelta64[us]")
+    times = (np.datetime64(start, "us") + us).astype("datetime64[ms]")  # truncates, as microsecond // 1000
+    doy = (times.astype("datetime64[D]") - times.astype("datetime64[Y]")).astype(np.int64) + 1
+    return [t.replace("T", " ") for t in np.datetime_as_string(times, unit="ms")], doy.tolist()
 
 
 CSV_TIME_FORMAT = "%Y-%m-%dT%H:%M:%S"

@@ -21,7 +21,7 @@ import uuid
 from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import Future
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 import numpy as np
 from fastapi import APIRouter, File, Form, UploadFile
@@ -32,8 +32,8 @@ from model_store import InputSpec, StationSeries
 from model_store.background import Background
 from model_store.baselines import BaselineError, StationBaseline
 from model_store.checkpoint import LoadedModel
-from model_store.inference import Prediction
-from model_store.pipeline import Chunk, WindowOutcome, plan_record, run_plan
+from model_store.inference import ExplainRequest, Prediction
+from model_store.pipeline import Chunk, Predict, RecordPlan, Submit, WindowOutcome, plan_record, run_plan
 from model_store.png import image_to_png
 from model_store.stations import get_station
 from model_store.windows import window_step
@@ -43,10 +43,11 @@ from ..errors import ServiceError, error_responses
 from ..metrics import Metrics
 from ..overlays import b64
 from ..presenters import explain_request, explanations, json_response, model_ref, task_outputs
+from ..runtime.admission import Deadline
 from ..runtime.analyses import KeptAnalysis, KeptWindow, image_url
 from ..runtime.baselines import BaselineCache, Judgement
 from ..runtime.batching import RequestEnded, thread_predictor
-from ..runtime.decoding import UploadReader, upload_name
+from ..runtime.decoding import Decoder, UploadReader, upload_name
 from ..runtime.errors import ModelNotServed
 from ..runtime.state import ModelState, ServedModel
 from ..schemas import AnalyzeResponse, AnalyzeSummary, BaselineSummary, StationInfo, WindowResult
@@ -54,6 +55,7 @@ from ..security import guarded
 from ..validators import PlainDecimal, format_field
 
 router = APIRouter(tags=["analyze"])
+T = TypeVar("T")
 
 MIN_HOP_S = 600.0  # 10 minutes: the smallest hop_hours accepted (after rounding to whole samples)
 
@@ -188,17 +190,12 @@ async def analyze(
     ended = threading.Event()
 
     def present(o: WindowOutcome) -> WindowResult:
-        w = o.window
-        r = WindowResult(index=o.index, start=w.start, end=w.end, valid_fraction=round(w.valid_fraction, 6),
-                         longest_gap_s=w.longest_gap_s, skipped_reason=w.skipped_reason)
+        r = window_result(o, labels, judge)
         if o.prediction is None:
             if image_links:
-                kept[o.index] = w.skipped_reason or "not analysed"
+                kept[o.index] = o.window.skipped_reason or "not analysed"
             return r
         pred, image = o.prediction, o.image
-        r.outputs = task_outputs(pred, labels)
-        r.precursor_probability = pred.precursor_probability
-        r.background_p_value, r.alarm = judge.window(pred)
         link = (lambda name, i=o.index: image_url(analysis_id, i, name)) if image_links else None
         if link:
             r.spectrogram_url = link("spectrogram")
@@ -210,20 +207,10 @@ async def analyze(
         return r
 
     predict = thread_predictor(served.batcher, loop, deadline, ended)
-
-    def submit(make: Callable[[], Chunk]) -> Future[Chunk]:
-        if ended.is_set():
-            raise RequestEnded()
-        if deadline.expired():  # do not make spectrograms that an inference thread would drop
-            raise state.admission.expired(deadline)
-        return asyncio.run_coroutine_threadsafe(decoder.run(_timed, make, metrics), loop)
+    submit = chunk_submitter(state, decoder, metrics, loop, deadline, ended)
 
     def timeline(release: Callable[[int], None]) -> list[WindowResult]:
-        results: list[WindowResult] = []
-        for chunk in run_plan(plan, spec, predict, chunk_size=settings.max_batch_size, explain=request, submit=submit):
-            results += [present(o) for o in chunk]
-            loop.call_soon_threadsafe(release, len(chunk))
-        return results
+        return run_timeline(plan, spec, predict, submit, settings.max_batch_size, present, release, loop, request)
 
     with state.admission.admit(plan.n_windows) as ticket:
         try:
@@ -233,22 +220,7 @@ async def analyze(
     if image_links:
         analyses.put(analysis_id, KeptAnalysis(loaded.manifest, kept))
 
-    analysed = [w for w in windows if w.outputs is not None]
-    best = max(analysed, key=lambda w: w.precursor_probability, default=None)
-    summary = AnalyzeSummary(
-        windows_total=len(windows),
-        windows_analyzed=len(analysed),
-        windows_skipped=len(windows) - len(analysed),
-        max_precursor_probability=best.precursor_probability if best else None,
-        max_precursor_window=best.index if best else None,
-        windows_in_alarm=sum(bool(w.alarm) for w in analysed),
-        alarm_threshold=judge.threshold,
-        alarm_rule=judge.rule,
-        false_alarm_rate=judge.false_alarm_rate,
-        input_background=background.source if background else None,
-        magnitude_labels=dict(Counter(w.outputs["magnitude"].label for w in analysed)),
-        azimuth_labels=dict(Counter(w.outputs["azimuth"].label for w in analysed)),
-    )
+    summary = summarize(windows, judge, background)
     body = AnalyzeResponse(
         id=analysis_id,
         model=model_ref(loaded.manifest, selected_by),
@@ -266,6 +238,70 @@ async def analyze(
         images_kept=analyses.describe() if image_links else None,
     )
     return await run_in_threadpool(json_response, body)
+
+
+def window_result(o: WindowOutcome, labels: dict[str, tuple[str, ...]], judge: Judgement) -> WindowResult:
+    """A window as /analyze gives it, without images or explanations: where it is, how complete, and (if it was
+    predicted) the served outputs, P(event), and the alarm and background p-value as ``judge`` decides them."""
+    w = o.window
+    r = WindowResult(index=o.index, start=w.start, end=w.end, valid_fraction=round(w.valid_fraction, 6),
+                     longest_gap_s=w.longest_gap_s, skipped_reason=w.skipped_reason)
+    if o.prediction is None:
+        return r
+    pred = o.prediction
+    r.outputs = task_outputs(pred, labels)
+    r.precursor_probability = pred.precursor_probability
+    r.background_p_value, r.alarm = judge.window(pred)
+    return r
+
+
+def summarize(windows: list[WindowResult], judge: Judgement, background: Background | None = None) -> AnalyzeSummary:
+    """A timeline's summary: counts, the most likely window, alarms and the rule behind them, the background a
+    station-relative input was made against, label counts."""
+    analysed = [w for w in windows if w.outputs is not None]
+    best = max(analysed, key=lambda w: w.precursor_probability, default=None)
+    return AnalyzeSummary(
+        windows_total=len(windows),
+        windows_analyzed=len(analysed),
+        windows_skipped=len(windows) - len(analysed),
+        max_precursor_probability=best.precursor_probability if best else None,
+        max_precursor_window=best.index if best else None,
+        windows_in_alarm=sum(bool(w.alarm) for w in analysed),
+        alarm_threshold=judge.threshold,
+        alarm_rule=judge.rule,
+        false_alarm_rate=judge.false_alarm_rate,
+        input_background=background.source if background else None,
+        magnitude_labels=dict(Counter(w.outputs["magnitude"].label for w in analysed)),
+        azimuth_labels=dict(Counter(w.outputs["azimuth"].label for w in analysed)),
+    )
+
+
+def chunk_submitter(state: ModelState, decoder: Decoder, metrics: Metrics, loop: asyncio.AbstractEventLoop,
+                    deadline: Deadline, ended: threading.Event) -> Callable[[Callable[[], Chunk]], Future[Chunk]]:
+    """The pipeline's ``submit`` for a request: each chunk's spectrograms are made in the decoding threads (at
+    most ``max_parallel_decodes`` at once, all requests together), none once the request ended or its deadline
+    passed."""
+
+    def submit(make: Callable[[], Chunk]) -> Future[Chunk]:
+        if ended.is_set():
+            raise RequestEnded()
+        if deadline.expired():  # do not make spectrograms that an inference thread would drop
+            raise state.admission.expired(deadline)
+        return asyncio.run_coroutine_threadsafe(decoder.run(_timed, make, metrics), loop)
+
+    return submit
+
+
+def run_timeline(plan: RecordPlan, spec: InputSpec, predict: Predict, submit: Submit, chunk_size: int,
+                 present: Callable[[WindowOutcome], T], release: Callable[[int], None],
+                 loop: asyncio.AbstractEventLoop, explain: ExplainRequest | None = None) -> list[T]:
+    """Every window of ``plan`` through the pipeline (in a worker thread), each presented as it is predicted;
+    the admitted images are given back (``release``, on the event loop) a chunk at a time."""
+    results: list[T] = []
+    for chunk in run_plan(plan, spec, predict, chunk_size=chunk_size, explain=explain, submit=submit):
+        results += [present(o) for o in chunk]
+        loop.call_soon_threadsafe(release, len(chunk))
+    return results
 
 
 def _timed(make: Callable[[], Chunk], metrics: Metrics) -> Chunk:

@@ -4,6 +4,7 @@ import {
   COLORMAPS, barsChart, chartsToPng, compassChart, fmtNumber, heatDataUrl, heatFigure, lut, timelineChart, utcDate,
   utcTime,
 } from "./charts.js";
+import { initNetwork } from "./network.js";
 import { initStations, showStation } from "./stations.js";
 
 const $ = (id) => document.getElementById(id);
@@ -701,6 +702,7 @@ function init() {
   });
   loadModels();
   initStations({ $, getJson, authHeaders, errorText, stationOf: () => state.result?.station?.code });
+  initNetwork({ $, getJson, authHeaders, errorText });
 }
 
 init();

@@ -33,7 +33,8 @@ class Prediction:
     precursor_probability: float  # P(event)
     alarm: bool  # P(event) >= the model's alarm threshold
     bearing_deg: float | None = None  # bearing head: most probable bearing given an event ...
-    bearing_uncertainty_deg: float | None = None  # ... and its circular standard deviation
+    bearing_uncertainty_deg: float | None = None  # ... and its circular standard deviation (von Mises + outliers)
+    bearing_kappa: float | None = None  # ... and the von Mises part's concentration |m| (outputs.bearing_summary)
     cams: dict[str, tuple[int, np.ndarray]] | None = None  # task -> (explained class index, raw map)
 
 
@@ -115,6 +116,7 @@ class InferenceEngine:
                 alarm=bool(d.alarm[i]),
                 bearing_deg=None if s.bearing_deg is None else float(s.bearing_deg[i]),
                 bearing_uncertainty_deg=None if s.bearing_uncertainty_deg is None else float(s.bearing_uncertainty_deg[i]),
+                bearing_kappa=None if s.bearing_kappa is None else float(s.bearing_kappa[i]),
             )
             for i in range(n)
         ]

@@ -85,7 +85,25 @@ def page_store(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def service(page_store, tmp_path_factory):
+def network_store(page_store) -> Path:
+    """A network model for the always-alarming model whose bearing calibration sharpens its untrained head's
+    broad kappa (about 2) a hundredfold, so that its direction finder's bearings cross into a fix."""
+    from model_store import ModelRegistry
+    from model_store.network import BearingCalibration, MagnitudeModel, NetworkConfig
+    from model_store.network_store import NetworkArtifact, NetworkStore, network_store_of, station_model_identity
+
+    root = network_store_of(page_store)
+    magnitude = MagnitudeModel(("Large", "Medium", "Moderate"), ((1.5, 0.3), (0.0, 0.0), (-1.5, -0.3)),
+                               (0.0, 0.0, 0.0), (3.5, 3.0), (0.4, 1.0), fitted_on="a test")
+    NetworkStore(root).save(NetworkArtifact(
+        magnitude=magnitude, bearing_calibration=BearingCalibration(scale=0.01),
+        station_model=station_model_identity(ModelRegistry(page_store).manifest(LOUD_MODEL)),
+        amplitude_estimator="coherent_band_rms_v1", network_config=NetworkConfig(max_sources=3)))
+    return root
+
+
+@pytest.fixture(scope="module")
+def service(page_store, network_store, tmp_path_factory):
     from .live import LiveServer
 
     where = tmp_path_factory.mktemp("page")
@@ -415,3 +433,80 @@ def test_docs_and_redoc_render_with_nothing_from_elsewhere(page, service, shots)
     assert page.locator("text=/analyze").count() > 0
     page.wait_for_timeout(300)
     assert all("cdn.redoc.ly/redoc/logo-mini.svg" in line for line in refused), refused  # ReDoc's logo, and only it
+
+
+def _network_day(tmp_path) -> tuple[list[Path], dict]:
+    """IAGA-2002 day files of the dense array's stations on the day before the origin of the event seen by the
+    most of them (strong emissions at three or more stations), and that event."""
+    from dataclasses import replace as dc_replace
+    from datetime import timedelta
+
+    from training.config import load_yaml
+    from training.simulate import SimConfig, World
+    from training.writers import to_iaga2002
+
+    root = Path(__file__).resolve().parents[2]
+    sim = SimConfig.from_dict(load_yaml(root / "configs" / "sim_dense_array.yaml")["simulator"])
+    world = World(dc_replace(sim, days=20))
+    reached = world.stations_reached()
+    event = max((e for e in world.events if e.time - timedelta(days=1) >= world.days[0]), key=lambda e: reached[e.event_id])
+    before = event.time - timedelta(hours=12)  # emissions grow towards the origin
+    day = next(k for k, d in enumerate(world.days) if d <= before < d + timedelta(days=1))
+    codes = sorted({i.station for i in world.injections if i.event_id == event.event_id})[:4]
+    others = [c for c in world.stations if c not in codes][:1]
+    files = []
+    for code, series in world.simulate_day(day, codes + others).items():
+        files.append(tmp_path / f"{code.lower()}{series.start:%Y%m%d}vsec.sec")
+        files[-1].write_bytes(to_iaga2002(series, world.stations[code].name))
+    return files, {"latitude": event.latitude, "longitude": event.longitude, "stations": codes}
+
+
+def test_the_network_view_maps_the_stations_rays_and_fix_and_aligns_their_timelines(page, service, tmp_path, shots):
+    from model_store.geodesy import distance_km
+
+    files, event = _network_day(tmp_path)
+    page.locator("#model-select option").nth(3).wait_for(state="attached")
+    page.select_option("#model-select", f"{LOUD_MODEL}:1")
+    page.set_input_files("#network-files", [str(f) for f in files])
+    with page.expect_response(lambda r: r.url.endswith("/analyze/network")) as response:
+        page.click("#network-submit")
+    body = response.value.json()
+    assert response.value.status == 200, body
+    page.wait_for_selector("#network-view[data-ready]")
+    assert page.inner_text("#network-status").startswith(f"Done: {len(files)} stations, 4 common windows")
+    # the aligned timelines: a row per station, a column per common window, and the network's row
+    rows = page.locator("#network-timelines tbody tr")
+    assert rows.count() == len(files) + 1
+    assert _texts(page, "#network-timelines tbody th") == [s["station"]["code"] for s in body["stations"]] + ["Network"]
+    assert page.locator("#network-timelines thead button").count() == 4
+    assert page.locator("#network-timelines td.alarm-cell").count() == 4 * len(files)  # the loud model alarms
+    # the window shown has a source: the map draws it, its ellipse, the rays and wedges of the detecting stations
+    shown = int(page.get_attribute("#network-view", "data-ready"))
+    w = body["windows"][shown]
+    assert w["network"]["alarm"] and w["network"]["source"] is not None
+    src = w["network"]["source"]
+    assert distance_km(src["latitude"], src["longitude"], event["latitude"], event["longitude"]) < 30
+    assert page.locator("#network-map svg .station").count() == len(files)
+    assert page.locator("#network-map svg .ray").count() == len(w["network"]["stations_detecting"])
+    assert page.locator("#network-map svg .wedge").count() == len(w["network"]["stations_detecting"])
+    assert page.locator("#network-map svg .ellipse").count() == 1 + len(w["network"]["other_sources"])
+    assert page.locator("#network-map svg .graticule line").count() >= 4
+    label = page.get_attribute("#network-map svg", "aria-label")
+    assert f"a source at {src['latitude']:.3f}°, {src['longitude']:.3f}°" in label
+    assert "NETWORK ALARM" in page.inner_text("#network-verdict")
+    # the network's magnitude beside one station's
+    assert page.locator("#network-magnitude svg .bar").count() == 3
+    assert page.inner_text("#station-magnitude-heading").startswith("One station: ")
+    assert page.locator("#station-magnitude svg .bar").count() == 3
+    assert page.locator("#network-station-table tbody tr").count() == len(files)
+    page.screenshot(path=shots / "network.png", full_page=True)
+    # the keyboard: stations are focusable on the map, windows step with the arrow keys
+    page.focus("#network-map svg .station")
+    assert page.evaluate("document.activeElement.getAttribute('data-station')") == body["stations"][0]["station"]["code"]
+    page.focus(f"#network-timelines thead button[data-index='{shown}']")
+    page.keyboard.press("ArrowRight" if shown < 3 else "ArrowLeft")
+    other = shown + 1 if shown < 3 else shown - 1
+    page.wait_for_selector(f"#network-view[data-ready='{other}']")
+    assert page.get_attribute(f"#network-timelines thead button[data-index='{other}']", "aria-pressed") == "true"
+    assert page.inner_text("#network-window-heading").startswith(f"Window {other + 1} of 4: ")
+    assert len(_texts(page, "#network-can-know li")) == 4

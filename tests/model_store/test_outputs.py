@@ -91,7 +91,8 @@ def test_the_sector_distribution_points_where_the_von_mises_mean_does():
     assert torch.equal(p.argmax(dim=1), expected)
     uniform = von_mises_sector_log_probs(m, torch.zeros(5, dtype=torch.float64)).exp()  # outlier share 1
     assert torch.allclose(uniform, torch.full((5, N_SECTORS), 1 / N_SECTORS, dtype=torch.float64))
-    bearing, spread = bearing_summary(m, torch.full((5,), -30.0, dtype=torch.float64))
+    bearing, spread, kappa = bearing_summary(m, torch.full((5,), -30.0, dtype=torch.float64))
     assert np.allclose(bearing, bearings.numpy())
+    assert np.allclose(kappa, 40.0)  # the von Mises part's concentration |m|, without the outlier share
     wider = bearing_summary(m / 10, torch.full((5,), -30.0, dtype=torch.float64))[1]
     assert (spread < 10).all() and (wider > spread).all()

@@ -87,3 +87,31 @@ def test_temperature_undoes_a_scaling_of_the_logits():
     p = np.exp(true_logits) / np.exp(true_logits).sum(axis=1, keepdims=True)
     y = np.array([rng.choice(3, p=row) for row in p])
     assert fit_temperature(true_logits * 2.5, y) == pytest.approx(2.5, rel=0.15)
+
+
+def test_the_bearing_calibration_recovers_a_known_scale_and_floor():
+    from training.network_fit import fit_bearing_calibration
+
+    rng = np.random.default_rng(0)
+    kappa = 10 ** rng.uniform(1, 4, 4000)  # what the head states
+    true = 1 / (8.0 / kappa + math.radians(4.0) ** 2)  # what the bearings really scatter by
+    errors = np.degrees([rng.vonmises(0, k) for k in true])
+    fitted = fit_bearing_calibration(errors, kappa)
+    assert fitted["scale"] == pytest.approx(8.0, rel=0.2) and fitted["floor_deg"] == pytest.approx(4.0, rel=0.15)
+    assert fitted["outlier_share"] is None and fitted["bearings"] == 4000
+    outliers = np.where(rng.uniform(size=4000) < 0.1, rng.uniform(-180, 180, 4000), errors)
+    mixed = fit_bearing_calibration(outliers, kappa, outliers=True)
+    assert mixed["outlier_share"] == pytest.approx(0.1, abs=0.03) and mixed["scale"] == pytest.approx(8.0, rel=0.3)
+    with pytest.raises(ValueError, match="at least 20"):
+        fit_bearing_calibration([1.0] * 5, [100.0] * 5)
+
+
+def test_the_count_baseline_picks_each_counts_most_telling_class():
+    from training.network_eval import apply_count_baseline
+    from training.network_fit import fit_count_baseline
+
+    counts = [2, 2, 2, 3, 3, 5, 5, 5, 2, 5]
+    labels = ["Medium", "Medium", "Medium", "Medium", "Large", "Large", "Large", "Medium", "Moderate", "Large"]
+    fitted = fit_count_baseline(counts, labels)
+    assert fitted["label_by_count"] == {"2": "Moderate", "3": "Large", "5": "Large"}  # 3: 1 of 4 Large, 1 of 5 Medium
+    assert apply_count_baseline(fitted, np.array([2, 4, 7, 1])) == ["Moderate", "Large", "Large", "Moderate"]
