@@ -17,6 +17,10 @@ Figures are set against references measured in the same run on the same machine 
   <= 1.1 x), and the memory the worker adds;
 * overload (first path only, ``--overload-s``): 64 clients posting ``/analyze`` with explain: no 5xx but
   503 with Retry-After, ``/livez`` p99 under 100 ms meanwhile, peak memory and memory 10 s after;
+* station baselines (first path only): ``PUT /v2/stations/{code}/baseline`` of 7 simulated FRG-604RC days of one
+  station (target <= 5 s), and ``/analyze`` of another day of it with its baseline against ``baseline=none``,
+  alternating (target <= 1.1 x; with a baseline the day is answered by ``PRECURSOR_BASELINE_MODEL`` where it is
+  served);
 * the network (first path only): ``/analyze/network`` of 10 simulated station-days of the dense array (IAGA-2002)
   against the same 10 days posted one by one to ``/analyze``, alternating rounds (target <= 1.3 x);
   ``python -m benchmarks network`` runs only this.
@@ -52,8 +56,8 @@ from model_store import (
     read_series,
 )
 from model_store.inference.backends import select_backend
-from model_store.png import image_to_png
 from model_store.pipeline import plan_record, window_image
+from model_store.png import image_to_png
 from model_store.spectrogram import normalize
 
 from .inprocess import backends, forward_times, grad_cam_cost, median_time
@@ -214,11 +218,70 @@ def network_bench(svc: Service, files: list[tuple[str, bytes]], rounds: int = NE
             "network_stage_s_total": float(network_stage[0].split()[-1]) if network_stage else None}
 
 
+BASELINE_DAYS = 7
+BASELINE_ROUNDS = 3
+
+
+def baseline_days(code: str = "LUT", days: int = BASELINE_DAYS + 1) -> list[tuple[str, bytes]]:
+    """``days`` simulated days of one BMKG station as FRG-604RC files (the first ``days - 1`` make its baseline,
+    the last is analysed)."""
+    from dataclasses import replace
+
+    from training.config import load_yaml
+    from training.simulate import SimConfig, World
+    from training.writers import to_frg604rc
+
+    sim = SimConfig.from_dict(load_yaml(ROOT / "configs" / "sim_default.yaml")["simulator"])
+    world = World(replace(sim, days=days))
+    out = []
+    for d in range(days):
+        s = world.simulate_day(d, [code])[code]
+        out.append((f"S{s.start:%y%m%d}.{code}", to_frg604rc(s)))
+    return out
+
+
+def baseline_bench(svc: Service, files: list[tuple[str, bytes]], requests: int = ANALYZE_REQUESTS) -> dict[str, object]:
+    """A station's baseline made from its days through ``PUT /v2/stations/{code}/baseline`` (median of
+    ``BASELINE_ROUNDS``; each makes a new version), then ``/analyze`` of another day with and without it, in
+    alternating requests on the same service (targets: <= 5 s; <= 1.1 x)."""
+    *made_of, (name, day) = files
+    code = name.rsplit(".", 1)[-1]
+    put_s: list[float] = []
+    with httpx.Client(base_url=svc.base, timeout=300) as client:
+        multi = [("files", (n, data, "application/octet-stream")) for n, data in made_of]
+        for _ in range(BASELINE_ROUNDS):
+            t0 = time.perf_counter()
+            r = client.put(f"/v2/stations/{code}/baseline", files=multi)
+            put_s.append(time.perf_counter() - t0)
+            if r.status_code != 201:
+                raise RuntimeError(f"PUT baseline answered {r.status_code}: {r.text[:300]}")
+        times: dict[str, list[float]] = {"latest": [], "none": []}
+        answered_by: dict[str, str] = {}
+        for k in range(2 * requests + 2):  # the first of each warms up
+            choice = ("latest", "none")[k % 2]
+            t0 = time.perf_counter()
+            r = client.post("/analyze", files={"file": (name, day, "application/octet-stream")},
+                            data={"baseline": choice})
+            elapsed = time.perf_counter() - t0
+            if r.status_code != 200:
+                raise RuntimeError(f"/analyze (baseline={choice}) answered {r.status_code}: {r.text[:300]}")
+            body = r.json()
+            answered_by[choice] = f"{body['model']['name']}:{body['model']['version']}"
+            if k >= 2:
+                times[choice].append(elapsed * 1000)
+    with_p50, without_p50 = float(np.median(times["latest"])), float(np.median(times["none"]))
+    return {"station": code, "days": len(made_of), "put_s": put_s, "put_median_s": float(np.median(put_s)),
+            "analyze_with_baseline_p50_ms": with_p50, "analyze_without_baseline_p50_ms": without_p50,
+            "ratio": with_p50 / without_p50, "answered_by": answered_by}
+
+
 def served(store: Path, path: str, models: dict[str, LoadedModel], pngs: dict[str, bytes], days: dict[str, bytes],
            args: argparse.Namespace, with_overload: bool) -> dict[str, object]:
-    env = {"PRECURSOR_MODEL_STORE": str(store), "PRECURSOR_INFERENCE_PATH": path}
+    stations = tempfile.TemporaryDirectory(prefix="bench-stations-")
+    env = {"PRECURSOR_MODEL_STORE": str(store), "PRECURSOR_INFERENCE_PATH": path,
+           "PRECURSOR_STATION_STORE": stations.name}
     out: dict[str, object] = {}
-    with Service(env) as svc:
+    with stations, Service(env) as svc:
         out["rss_mb_ready"] = svc.rss_mb()
         with httpx.Client(base_url=svc.base, timeout=120) as client:
             out["inference"] = {ref: client.get(f"/v2/models/{ref}").json().get("inference") for ref in models}
@@ -234,7 +297,8 @@ def served(store: Path, path: str, models: dict[str, LoadedModel], pngs: dict[st
             post = _post_png(png, ref)
             per_model[ref][f"predict_{args.clients}_clients"] = closed_loop(svc.base, post, args.clients, args.duration)
         out["models"] = per_model
-        if with_overload:  # the first path: /analyze/network against the single calls
+        if with_overload:  # the first path: baselines, and /analyze/network against the single calls
+            out["baseline"] = baseline_bench(svc, baseline_days())
             out["network"] = network_bench(svc, network_days(), args.network_rounds)
         out["rss_mb_after_load"] = svc.rss_mb()
         time.sleep(5)
@@ -306,6 +370,11 @@ def ratios(results: dict, default_ref: str) -> tuple[dict, dict]:
             ratio = run["network"]["ratio"]
             r[f"{path}: /analyze/network of {run['network']['stations']} station-days / as many /analyze (target <= 1.3)"] = ratio
             met[f"{path}: network_within_1.3x_single_analyze_calls"] = _within(ratio, 1.3)
+        if "baseline" in run:
+            b = run["baseline"]
+            r[f"{path}: /analyze with a station baseline / without (target <= 1.1)"] = b["ratio"]
+            met[f"{path}: analyze_with_baseline_within_1.1x_without"] = _within(b["ratio"], 1.1)
+            met[f"{path}: baseline_of_{b['days']}_frg_days_under_5s"] = _within(b["put_median_s"], 5.0)
         if "overload" in run:
             o = run["overload"]
             met[f"{path}: overload_no_5xx_but_503_with_retry_after"] = (
@@ -401,6 +470,8 @@ def main(argv: list[str] | None = None) -> int:
     store_cmd.add_argument("--out", required=True, type=Path)
     net_cmd = sub.add_parser("network", help="only /analyze/network of 10 station-days against 10 /analyze calls")
     net_cmd.add_argument("--path", default="onnx", help="the inference path to serve")
+    base_cmd = sub.add_parser("baseline", help="only a station baseline of 7 FRG days, and /analyze with and without it")
+    base_cmd.add_argument("--path", default="onnx", help="the inference path to serve")
     parser.add_argument("--network-rounds", type=int, default=NETWORK_ROUNDS,
                         help="rounds of /analyze/network against the single /analyze calls")
     parser.add_argument("--requests", type=int, default=200, help="1-client /predict requests per model")
@@ -418,11 +489,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "peer-store":
         print(peer_store(args.out))
         return 0
-    if args.command == "network":
+    if args.command in ("network", "baseline"):
         store, note = _store()
-        with Service({"PRECURSOR_MODEL_STORE": str(store), "PRECURSOR_INFERENCE_PATH": args.path}) as svc:
-            result = {"store": note, "path": args.path, "machine": {"cores": os.cpu_count()},
-                      **network_bench(svc, network_days(), args.network_rounds)}
+        with tempfile.TemporaryDirectory(prefix="bench-stations-") as stations, Service(
+                {"PRECURSOR_MODEL_STORE": str(store), "PRECURSOR_INFERENCE_PATH": args.path,
+                 "PRECURSOR_STATION_STORE": stations}) as svc:
+            figures = (network_bench(svc, network_days(), args.network_rounds) if args.command == "network"
+                       else baseline_bench(svc, baseline_days()))
+            result = {"store": note, "path": args.path, "machine": {"cores": os.cpu_count()}, **figures}
         print(json.dumps(result, indent=2))
         if args.out:
             Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
