@@ -128,11 +128,30 @@ from itertools import combinations
 from typing import Any
 
 import numpy as np
-from scipy.optimize import brentq
-from scipy.special import chdtrc, chdtri, i0e, i1e
 
 from .config import DictConfig
 from .geodesy import LocalPlane, distance_km, wrap_deg
+
+
+# scipy is imported on the first fix, not with the module: a service that only answers /predict never locates a
+# source, and scipy.optimize with what it imports holds about 35 MB of a serving process
+def brentq(*args: Any, **kwargs: Any) -> float:
+    from scipy.optimize import brentq as solve
+
+    return solve(*args, **kwargs)
+
+
+def _special(name: str):
+    def call(*args: Any) -> Any:
+        import scipy.special
+
+        return getattr(scipy.special, name)(*args)
+
+    call.__name__ = name
+    return call
+
+
+chdtrc, chdtri, i0e, i1e = (_special(n) for n in ("chdtrc", "chdtri", "i0e", "i1e"))
 from .labels import MAGNITUDE_CLASSES
 
 EVENT_MAGNITUDE_CLASSES = MAGNITUDE_CLASSES[:-1]  # given a fix there is an event: Normal is not a class

@@ -8,6 +8,9 @@ caps the arenas at start (``PRECURSOR_MALLOC_ARENAS``, 2 by default: on a 2-core
 same for any process), and ``malloc_trim(0)`` returns the free pages of every arena to the system:
 after the models are loaded and whenever the inference queue empties, at most once per ``interval_s``.
 Elsewhere than glibc both do nothing (and say so once in the log).
+
+A serving process also leaves out what it never runs (:func:`leave_out_gpu_compiler`, called as the ``app``
+package is imported, before torch or timm).
 """
 
 from __future__ import annotations
@@ -16,10 +19,25 @@ import asyncio
 import ctypes
 import ctypes.util
 import logging
+import sys
 import time
 from functools import lru_cache
 
 logger = logging.getLogger(__name__)
+
+
+def leave_out_gpu_compiler() -> bool:
+    """Keep Triton out of this process: True if it was kept out, False if something had imported it already.
+
+    The CUDA wheels of torch install Triton (a compiler of GPU kernels), and ``import timm`` reaches it through
+    torchvision.ops -> torch._dynamo -> torch._inductor: about 75 MB resident in every process that serves a
+    model (its 70 MB shared library, mostly), measured on torch 2.14.1. The service runs models on the CPU
+    (ONNX Runtime or eager torch) and compiles nothing, so it marks the package as absent; torch then takes
+    Triton as not installed, as it does on its CPU wheels (exporting to ONNX works the same)."""
+    if "triton" in sys.modules:
+        return sys.modules["triton"] is None
+    sys.modules["triton"] = None  # an import of it raises ImportError; find_spec says it is not there
+    return True
 
 
 M_ARENA_MAX = -8  # mallopt's parameter number for the arena limit (glibc's malloc.h)
