@@ -8,7 +8,8 @@
 #   ROUNDS=2 DURATION=15 benchmarks/compare_peers.sh
 #   PEERS="service naive" benchmarks/compare_peers.sh
 #
-# Every other variable of compare.sh (CONCURRENCIES, DURATION, WARMUP, ROUNDS, RESULTS) applies.
+# Every other variable of compare.sh (CONCURRENCIES, DURATION, WARMUP, ROUNDS, RESULTS) applies. With the service
+# among the peers it ends with the serving targets (python -m benchmarks peer-targets), kept in $RESULTS/targets.json.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 HARNESS="${HARNESS:-../shared/bench}"
@@ -28,4 +29,8 @@ export SERVICE_START="PRECURSOR_MODEL_STORE='$STORE' PRECURSOR_MODELS='[]' PRECU
 # wait for the process to exit: it drains for up to PRECURSOR_SHUTDOWN_TIMEOUT_S and holds the port meanwhile,
 # so a next round started at once (rounds alternate the order) could not bind it
 export SERVICE_STOP="pid=\$(cat '$SERVICE_PID_FILE'); kill \$pid; while kill -0 \$pid 2>/dev/null; do sleep 0.2; done"
-exec "$HARNESS/compare.sh" "$@"
+export RESULTS="${RESULTS:-$SCRATCH/peers-results/${BACKBONE:-convnext_atto}-$(date +%Y%m%d-%H%M%S)}"
+"$HARNESS/compare.sh" "$@"
+# the serving targets of this run: the service against BentoML and naive, and against the in-process forward of
+# the same model, measured right after (written to $RESULTS/targets.json)
+case " $PEERS " in *" service "*) "$PY" -m benchmarks peer-targets --store "$STORE" --results "$RESULTS" ;; esac
