@@ -52,7 +52,9 @@ class Settings(BaseSettings):
         description="Origins (JSON list) whose browser pages may call the service: CORS and the cross-site check",
     )
     api_key: SecretStr | None = Field(
-        None, description="When set, POST routes need 'Authorization: Bearer <key>' or 'X-API-Key: <key>'"
+        None, description="When set, every route that takes uploads, changes stored data or returns results (all but "
+                          "the health routes, /metrics, the page and the API docs) needs 'Authorization: Bearer <key>' "
+                          "or 'X-API-Key: <key>'"
     )
     api_key_on_health: bool = Field(False, description="Also require the API key on the health routes")
     api_key_on_metrics: bool = Field(False, description="Also require the API key on /metrics")
