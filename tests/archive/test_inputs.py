@@ -1,9 +1,8 @@
-"""What ``analyze`` reads: a folder, a glob or an fsspec URL, and how an input is told from its earlier self;
-and the layout rule (archive imports model_store, and nothing imports archive)."""
+"""What ``analyze`` reads: a folder, a glob or an fsspec URL, and how an input is told from its earlier self
+(the layout rule for archive is tests/test_layout.py)."""
 
 from __future__ import annotations
 
-import ast
 import shutil
 from pathlib import Path
 
@@ -53,21 +52,3 @@ def test_an_fsspec_url_is_read_through_fsspec(real_days, tmp_path):
         assert windows(tmp_path / "out")["source"].to_pylist() == [found[0].url] * 4
     finally:
         fs.rm("/archive-test", recursive=True)
-
-
-def _imports(package: Path) -> set[str]:
-    names = set()
-    for path in package.rglob("*.py"):
-        for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.Import):
-                names |= {a.name.split(".")[0] for a in node.names}
-            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-                names.add(node.module.split(".")[0])
-    return names
-
-
-def test_archive_imports_model_store_and_nothing_imports_archive():
-    assert "model_store" in _imports(ROOT / "archive")
-    assert not _imports(ROOT / "archive") & {"app", "training", "benchmarks"}
-    for other in ("model_store", "app", "training"):
-        assert "archive" not in _imports(ROOT / other), other
