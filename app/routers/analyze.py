@@ -52,7 +52,8 @@ from ..runtime.errors import ModelNotServed
 from ..runtime.state import ModelState, ServedModel
 from ..schemas import AnalyzeResponse, AnalyzeSummary, BaselineSummary, StationInfo, WindowResult
 from ..security import guarded
-from ..validators import PlainDecimal, format_field
+from ..validators import format_field
+from .forms import BaselineField, FormatField, HopHoursField, ModelField
 
 router = APIRouter(tags=["analyze"])
 T = TypeVar("T")
@@ -140,30 +141,16 @@ async def analyze(
     analyses: AnalysesDep,
     baselines: BaselinesDep,
     file: Annotated[UploadFile, File(description="station data: FRG-604RC day (.gz ok), IAGA-2002, CSV, ImagCDF, miniSEED")],
-    format: Annotated[  # noqa: A002
-        str | None, Form(max_length=16, description="a supported format name (any case); detected if omitted")
-    ] = None,
+    format: FormatField = None,  # noqa: A002
     station: Annotated[
         str | None,
         Form(max_length=16, pattern=r"^[A-Za-z0-9_-]*$", description="station code (letters, digits, - and _), overriding the file's"),
     ] = None,
-    hop_hours: Annotated[
-        float | None,
-        PlainDecimal,
-        Form(gt=0, le=24, allow_inf_nan=False,
-             description="hop between windows in hours, at least 10 minutes (0.1667) after rounding to whole samples "
-                         "(default: the model's)"),
-    ] = None,
+    hop_hours: HopHoursField = None,
     explain: Annotated[bool, Form(description="add Grad-CAM maps for every analysed window")] = False,
     include_spectrograms: Annotated[bool, Form(description="return each window's spectrogram PNG")] = False,
-    model: Annotated[
-        str | None, Form(max_length=80, description="served model name[:version] to use (default: the default model)")
-    ] = None,
-    baseline: Annotated[
-        str | None, Form(pattern=r"^(?i:none|latest)$", description=(
-            "latest (the default): judge the windows against the station's latest baseline, if it has one "
-            "(background_p_value, alarms at its false-alarm rate); none: by the model alone"))
-    ] = None,
+    model: ModelField = None,
+    baseline: BaselineField = None,
     image_links: Annotated[bool, Form(description=(
         "images as URLs instead of base64: every analysed window gets spectrogram_url and, with explain, each "
         "explanation overlay_url (GET them from /v2/analyses/...; kept in a bounded in-memory cache)"))] = False,

@@ -20,7 +20,7 @@ import uuid
 from collections.abc import Callable
 from typing import Annotated
 
-from fastapi import APIRouter, File, Form, UploadFile
+from fastapi import APIRouter, File, UploadFile
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
@@ -57,8 +57,9 @@ from ..schemas import (
     WindowResult,
 )
 from ..security import guarded
-from ..validators import PlainDecimal, format_field
+from ..validators import format_field
 from .analyze import _hop_s, _station_baseline, chunk_submitter, run_timeline, summarize, window_result
+from .forms import BaselineField, FormatField, HopHoursField, ModelField
 
 router = APIRouter(tags=["network"])
 
@@ -129,25 +130,10 @@ async def analyze_network(
     stations: Annotated[UploadFile | None, File(description=(
         "optional CSV (code, name, latitude, longitude) placing stations that are not in the packaged table; it "
         "wins over the files' headers"))] = None,
-    format: Annotated[  # noqa: A002
-        str | None, Form(max_length=16, description="a supported format name (any case) for every file; detected "
-                                                     "if omitted")
-    ] = None,
-    hop_hours: Annotated[
-        float | None,
-        PlainDecimal,
-        Form(gt=0, le=24, allow_inf_nan=False,
-             description="hop between windows in hours, at least 10 minutes (0.1667) after rounding to whole samples "
-                         "(default: the model's); windows start at UTC midnight of the first day plus whole hops"),
-    ] = None,
-    model: Annotated[
-        str | None, Form(max_length=80, description="served model name[:version] to use (default: the default model)")
-    ] = None,
-    baseline: Annotated[
-        str | None, Form(pattern=r"^(?i:none|latest)$", description=(
-            "latest (the default): judge each station's windows against its latest baseline, if it has one; none: "
-            "by the model alone"))
-    ] = None,
+    format: FormatField = None,  # noqa: A002
+    hop_hours: HopHoursField = None,
+    model: ModelField = None,
+    baseline: BaselineField = None,
 ) -> Response:
     """Analyse several stations' records together: each station's timeline (as /analyze gives it) and, for every
     common window, the network's answer (alarm, source fix with its 95% ellipse or null with the reason,

@@ -12,7 +12,7 @@ import asyncio
 import threading
 from typing import Annotated
 
-from fastapi import APIRouter, File, Form, Path, UploadFile
+from fastapi import APIRouter, File, Path, UploadFile
 from starlette.concurrency import run_in_threadpool
 
 from model_store.baseline_store import normal_code
@@ -31,6 +31,7 @@ from ..schemas import BaselineSummary, StationDetail, StationSummary
 from ..security import guarded
 from ..settings import Settings
 from ..validators import format_field
+from .forms import FormatField
 
 router = APIRouter(prefix="/v2/stations", tags=["stations"])
 
@@ -79,9 +80,7 @@ async def put_baseline(
     files: Annotated[list[UploadFile], File(description=f"1 to {MAX_BASELINE_FILES} files of the station's own record "
                                                         "(any supported format, .gz or not): 3 days or more, 7-14 "
                                                         "recommended")],
-    format: Annotated[  # noqa: A002
-        str | None, Form(max_length=16, description="a supported format name (any case); detected if omitted")
-    ] = None,
+    format: FormatField = None,  # noqa: A002
 ) -> BaselineSummary:
     """Make the station's next baseline from days of its own record, with every served model. Windows with too
     many missing samples, or whose emission-band power is unlike the station's other windows (a storm, an
