@@ -180,6 +180,9 @@ def station_table(r: dict[str, Any]) -> list[str]:
                          f"{fmt(m['worst_station_quiet_in_alarm'])} | {len(m['stations_over_0.10'])} | "
                          f"{fmt(m['events_in_alarm'])} ({m['event_windows']}) | {fmt(m['detection_auc'])} | "
                          f"{fmt(m['event_sector_accuracy'])} |")
+    return lines
+
+
 NETWORK_HEADING = "## The network stage: several stations"
 
 
