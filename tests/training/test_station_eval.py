@@ -37,3 +37,16 @@ def test_station_eval_reports_each_model_with_and_without_baselines(tmp_path):
     assert set(modes) == {"model_alone", "a_p_value"}  # an absolute model: no station-relative modes
     for m in modes.values():
         assert m["quiet_windows"] + m["event_windows"] > 0 and set(m["per_station"]) <= {"LUT", "GTO"}
+
+
+def test_the_model_report_tables_every_model_and_mode_of_the_committed_evaluation():
+    from pathlib import Path
+
+    from training.model_report import station_table
+
+    committed = Path(__file__).resolve().parents[2] / "docs" / "default_model_report" / "station_eval.json"
+    evaluation = json.loads(committed.read_text())
+    lines = station_table({"station_eval": evaluation})
+    rows = [line for line in lines if line.startswith(("| default |", "| power |", "| station |"))]
+    assert len(rows) == sum(len(modes) for modes in evaluation["models"].values()) >= 7
+    assert any(line.startswith("| station | (c) both |") for line in rows)
