@@ -60,6 +60,7 @@ from model_store.inference.backends import select_backend
 from model_store.pipeline import plan_record, window_image
 from model_store.png import image_to_png
 from model_store.spectrogram import normalize
+from model_store.stations import get_station
 
 from .inprocess import backends, forward_times, grad_cam_cost, median_time
 from .load import closed_loop, sequential
@@ -169,8 +170,12 @@ def readers() -> dict[str, object]:
 
 # ---------------------------------------------------------------------------- in process
 def _model_png(loaded: LoadedModel) -> bytes:
-    spec = loaded.input_spec
-    window = next(plan_record(read_series(LUT), spec).windows)
+    """The model's image of the LUT day's first window (a station-relative model's against its own reference
+    background, as /analyze makes it for a station without a baseline)."""
+    spec, series = loaded.input_spec, read_series(LUT)
+    known = get_station(series.station or "")
+    background = loaded.reference_background(known.longitude if known else series.longitude)
+    window = next(plan_record(series, spec, background=background).windows)
     return image_to_png(window_image(window, spec), spec)
 
 
