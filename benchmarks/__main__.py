@@ -176,7 +176,7 @@ def _model_png(loaded: LoadedModel) -> bytes:
     known = get_station(series.station or "")
     background = loaded.reference_background(known.longitude if known else series.longitude)
     window = next(plan_record(series, spec, background=background).windows)
-    return image_to_png(window_image(window, spec), spec)
+    return image_to_png(window_image(window, spec, background), spec)
 
 
 ANALYZE_REQUESTS = 21  # per day and path, and repeats of each reference step: medians (5 moved by 10-25%)
