@@ -1,8 +1,10 @@
 """The decode workers' wire format: length-prefixed frames of a JSON header and raw bytes (never pickle).
 
 A frame is ``<u32 header length><u32 body length>``, the header as UTF-8 JSON, then the body. A station
-series travels as its metadata in the header and its arrays back to back in the body, each described by
-``[name, dtype, shape]``; the receiving side makes arrays that are views of the one body buffer.
+series travels as its metadata in the header and its H, D, Z arrays back to back in the body, each described by
+``[name, dtype, shape]``; the receiving side makes arrays that are views of the one body buffer. A record's
+auxiliary channels (an FRG-604RC day's tilts, temperatures and supply voltage) stay in the worker: the service
+reads none of them, and they would more than double what crosses the pipe.
 """
 
 from __future__ import annotations
@@ -72,7 +74,7 @@ def unpack(described: list[list[Any]], body: bytearray) -> dict[str, np.ndarray]
 
 
 def series_parts(series: StationSeries) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-    arrays = {"h": series.h, "d": series.d, "z": series.z, **{f"aux:{k}": v for k, v in series.aux.items()}}
+    arrays = {"h": series.h, "d": series.d, "z": series.z}  # not series.aux: see the module docstring
     meta = {"station": series.station, "start": series.start.isoformat(), "sampling_interval_s": series.sampling_interval_s,
             "source_format": series.source_format, "latitude": series.latitude, "longitude": series.longitude,
             "masked_samples": series.masked_samples, "arrays": describe(arrays)}
