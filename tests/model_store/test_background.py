@@ -26,8 +26,9 @@ RELATIVE = replace(CROSS, background="station")
 
 
 def test_absolute_inputs_keep_their_fingerprints_and_a_relative_one_has_its_own():
-    # the committed default model's input: its fingerprint is what its PNGs and baselines are keyed by
-    stored = json.loads(open("model_store/models/default/2/manifest.json").read())["input_spec"]
+    # the committed default model's input (the same as default:2's, made before inputs had a background): its
+    # fingerprint is what its PNGs and baselines are keyed by
+    stored = json.loads(open("model_store/models/default/3/manifest.json").read())["input_spec"]
     assert InputSpec.from_dict(stored).fingerprint == "f61a5279651fe309"
     assert RELATIVE.fingerprint != CROSS.fingerprint and RELATIVE.absolute == CROSS
     assert "relative to the station's background" in RELATIVE.describe_layout()
