@@ -200,8 +200,10 @@ def _band_rows(spec: InputSpec) -> tuple[np.ndarray, np.ndarray]:
 def received_amplitude_nt(image: np.ndarray, spec: InputSpec, bearing_deg: float | None) -> float | None:
     """The window's received band amplitude (nT RMS) from its image in [0, 1] and the served bearing: see the
     module docstring (the horizontal emission-band field coherent with Z along the bearing). None without a
-    cross-spectral panel or a bearing."""
-    if spec.representation != "cross_spectral" or bearing_deg is None or not math.isfinite(bearing_deg):
+    cross-spectral panel or a bearing, and for a station-relative input (its power panel is dB above the
+    station's background, not nT^2/Hz)."""
+    if (spec.representation != "cross_spectral" or spec.background == "station" or bearing_deg is None
+            or not math.isfinite(bearing_deg)):
         return None
     rows, df = _band_rows(spec)
     if len(rows) == 0:

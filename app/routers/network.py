@@ -58,7 +58,7 @@ from ..schemas import (
 )
 from ..security import guarded
 from ..validators import format_field
-from .analyze import _hop_s, _station_baseline, chunk_submitter, run_timeline, summarize, window_result
+from .analyze import _background, _hop_s, _station_baseline, chunk_submitter, run_timeline, summarize, window_result
 from .forms import BaselineField, FormatField, HopHoursField, ModelField
 
 router = APIRouter(tags=["network"])
@@ -101,10 +101,10 @@ def _read(reader: UploadReader, data: bytes, filename: str | None, fmt: str | No
         return NamedRecord(name, reader.read_series(data, name, fmt))
 
 
-def _plan(record: NamedRecord, spec, hop_s: float, origin) -> tuple[RecordPlan, float]:
+def _plan(record: NamedRecord, spec, hop_s: float, origin, background) -> tuple[RecordPlan, float]:
     aligned = align_to_hop(record.series, hop_s, origin)
     padded = (record.series.start - aligned.start).total_seconds()
-    return plan_record(aligned, spec, hop_s), max(padded, 0.0)
+    return plan_record(aligned, spec, hop_s, background=background), max(padded, 0.0)
 
 
 def _position_source(code: str, uploaded: dict[str, Station]) -> str:
@@ -158,18 +158,21 @@ async def analyze_network(
     positions = station_positions(records, uploaded)
     check_same_days(records)
     origin = hop_origin(records)
-    planned = [await decoder.run(_plan, r, spec, hop_s, origin) for r in records]
-    total = sum(p.n_windows for p, _ in planned)
-    if total > settings.max_analyze_windows:
-        raise TooManyWindowsError(
-            f"{total} windows over {len(records)} stations at a {hop_s / 3600:g} h hop exceed the limit of "
-            f"{settings.max_analyze_windows}; use a larger hop, shorter records or fewer stations")
     codes = list(positions)
     judges: dict[str, Judgement] = {}
     references = {}
     for code in codes:
         references[code] = await run_in_threadpool(_station_baseline, baselines, code, baseline)
         judges[code] = Judgement.of(references[code], loaded.manifest)
+    # a station-relative model reads each station against its own background, as /analyze makes it
+    planned = [await decoder.run(_plan, r, spec, hop_s, origin,
+                                 _background(loaded, references[code], positions[code].longitude))
+               for r, code in zip(records, codes)]
+    total = sum(p.n_windows for p, _ in planned)
+    if total > settings.max_analyze_windows:
+        raise TooManyWindowsError(
+            f"{total} windows over {len(records)} stations at a {hop_s / 3600:g} h hop exceed the limit of "
+            f"{settings.max_analyze_windows}; use a larger hop, shorter records or fewer stations")
     choice = await run_in_threadpool(network.for_model, loaded.manifest)
 
     loop = asyncio.get_running_loop()

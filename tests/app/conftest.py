@@ -41,6 +41,19 @@ def build_store(root) -> ModelRegistry:
     return registry
 
 
+def save_station_relative_model(registry: ModelRegistry, name: str = "station") -> None:
+    """A tiny untrained station-relative model (CROSS_SPEC's input made against a station's background), with the
+    reference background its checkpoint must carry."""
+    from dataclasses import replace
+
+    relative = replace(CROSS_SPEC, background="station")
+    torch.manual_seed(2)
+    registry.save(create_model("convnext_atto", in_chans=6, head_hidden=8, azimuth_head="bearing",
+                               physics=physics_config(relative), cam_stage=2), name, input_spec=relative,
+                  background_reference={"row_db_median": np.full((4, 3, 64), -20.0).tolist()},
+                  provenance={"trained_on": "untrained", "description": "test"})
+
+
 @pytest.fixture(scope="session")
 def store(tmp_path_factory):
     root = tmp_path_factory.mktemp("store")

@@ -15,7 +15,7 @@ from training.config import load_yaml
 from training.simulate import SimConfig, World
 from training.writers import to_frg604rc, to_iaga2002
 
-from .conftest import CROSS_MODEL, build_store, make_client, wait_ready
+from .conftest import CROSS_MODEL, build_store, make_client, save_station_relative_model, wait_ready
 
 QUICK = {"inference_path": "eager", "batch_size_autotune": False}
 ROOT = __import__("pathlib").Path(__file__).resolve().parents[2]
@@ -165,6 +165,23 @@ def test_without_a_network_model_magnitude_is_null_with_the_reason(store, world,
     for w in body["windows"]:
         if w["network"]["source"] is not None:
             assert w["network"]["magnitude"] is None and w["network"]["magnitude_reason"]
+
+
+def test_a_station_relative_model_reads_each_station_against_a_background(tmp_path, world, day0):
+    """A model whose input is relative to the station's background (here the reference its checkpoint carries:
+    no station has a baseline) gets each station's windows; its power panel is not in nT, so no received
+    amplitude and no magnitude, but bearings still cross."""
+    save_station_relative_model(build_store(tmp_path / "models"))
+    with make_client(model_store=tmp_path / "models", station_store=tmp_path / "stations", **QUICK) as c:
+        assert wait_ready(c)["status"] == "ready"
+        r = c.post("/analyze/network", files=_iaga(world, day0), data={"model": "station"})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["model"]["name"] == "station"
+    assert all(s["summary"]["windows_analyzed"] == 4 for s in body["stations"])
+    for w in body["windows"]:
+        assert all(s["amplitude_nt"] is None and s["bearing_deg"] is not None for s in w["stations"])
+        assert w["network"]["magnitude"] is None
 
 
 def test_the_network_document_describes_the_model_in_use(network_store):

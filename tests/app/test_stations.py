@@ -128,23 +128,9 @@ def test_baselines_are_behind_the_api_key(store, lut_bytes, tmp_path):
 def test_a_station_with_a_baseline_is_read_by_the_station_relative_model(lut_bytes, tmp_path):
     """With a station-relative model served (named "station"), /analyze of a station with a baseline is answered
     by it, its input made against the baseline's background; a station without one by the default model."""
-    from dataclasses import replace as replaced
+    from .conftest import build_store, save_station_relative_model
 
-    import numpy as np
-    import torch
-
-    from model_store import ModelRegistry, create_model
-    from model_store.direction import physics_config
-
-    from .conftest import CROSS_SPEC, build_store
-
-    registry = build_store(tmp_path / "models")
-    relative = replaced(CROSS_SPEC, background="station")
-    torch.manual_seed(2)
-    registry.save(create_model("convnext_atto", in_chans=6, head_hidden=8, azimuth_head="bearing",
-                               physics=physics_config(relative), cam_stage=2), "station", input_spec=relative,
-                  background_reference={"row_db_median": np.full((4, 3, 64), -20.0).tolist()},
-                  provenance={"trained_on": "untrained", "description": "test"})
+    save_station_relative_model(build_store(tmp_path / "models"))
     with make_client(model_store=tmp_path / "models", station_store=tmp_path / "stations", **QUICK) as c:
         assert wait_ready(c)["status"] == "ready"
         before = c.post("/analyze", files={"file": ("S230101.LUT.gz", lut_bytes)}).json()
