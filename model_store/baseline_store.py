@@ -14,13 +14,12 @@ import json
 import os
 import re
 import shutil
-import tempfile
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
 from .baselines import BaselineError, StationBaseline
-from .fileio import atomic_write_bytes
+from .fileio import save_next_version
 
 BASELINE_FILE = "baseline.json"
 HASH_FILE = "baseline.sha256"
@@ -88,26 +87,9 @@ class BaselineStore:
         """Store ``baseline`` as the station's next version; returns it with its version and sha256."""
         code = normal_code(baseline.station)
         base = self.root / code
-        base.mkdir(parents=True, exist_ok=True)
         data = (json.dumps(baseline.to_dict(), sort_keys=True) + "\n").encode()
         digest = hashlib.sha256(data).hexdigest()
-        tmp = Path(tempfile.mkdtemp(prefix=".incoming-", dir=base))
-        try:
-            atomic_write_bytes(tmp / BASELINE_FILE, data)
-            atomic_write_bytes(tmp / HASH_FILE, (digest + "\n").encode())
-            while True:  # another writer may take a number first: take the next
-                versions = [int(v) for v in self.versions(code)] + [int(p.name) for p in base.iterdir() if p.name.isdigit()]
-                version = str(max(versions, default=0) + 1)
-                try:
-                    os.rename(tmp, base / version)  # atomic; fails if the name is taken
-                    break
-                except OSError:
-                    if not (base / version).exists():
-                        raise
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
-        _fsync_dir(base)
+        version = save_next_version(base, {BASELINE_FILE: data, HASH_FILE: (digest + "\n").encode()})
         baseline.version, baseline.sha256 = version, digest
         return baseline
 
@@ -122,19 +104,6 @@ class BaselineStore:
         os.rename(base, gone)
         shutil.rmtree(gone, ignore_errors=True)
         return versions
-
-
-def _fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 __all__ = ["BASELINE_FILE", "BaselineStore", "StoredBaseline", "normal_code"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
@@ -28,6 +29,48 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes, mode: int = 0o644, 
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def save_next_version(base: str | os.PathLike, files: dict[str, bytes]) -> str:
+    """Write ``files`` (name -> bytes) as the next numbered version directory of ``base`` ("1", "2", ...) and
+    return its number. They are written into a temporary directory that is renamed into place, so a reader sees
+    a whole version or none; if another writer takes a number first, the next is taken; on any failure nothing
+    is left behind. The directory is readable by other users (a store is read by the service's own user)."""
+    base = Path(base)
+    base.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".incoming-", dir=base))
+    try:
+        tmp.chmod(0o755)  # mkdtemp makes it private
+        for name, data in files.items():
+            atomic_write_bytes(tmp / name, data)
+        while True:
+            taken = [int(p.name) for p in base.iterdir() if p.name.isdigit()]
+            version = str(max(taken, default=0) + 1)
+            try:
+                os.rename(tmp, base / version)  # atomic; fails if the name is taken
+                break
+            except OSError:
+                if not (base / version).exists():
+                    raise
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    _fsync_dir(base)
+    return version
+
+
+def _fsync_dir(path: Path) -> None:
+    """Make a rename in ``path`` durable (where the system lets a directory be fsynced)."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:

@@ -20,15 +20,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
-import tempfile
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from .checkpoint import Manifest
 from .errors import ModelStoreError
-from .fileio import atomic_write_bytes
+from .fileio import save_next_version
 from .network import BearingCalibration, MagnitudeModel, NetworkConfig
 
 FORMAT_VERSION = 1
@@ -173,26 +171,9 @@ class NetworkStore:
 
     def save(self, artifact: NetworkArtifact) -> NetworkArtifact:
         """Store ``artifact`` as the next version; returns it with its version and sha256."""
-        self.root.mkdir(parents=True, exist_ok=True)
         data = (json.dumps(artifact.to_dict(), indent=1, sort_keys=True) + "\n").encode()
         digest = hashlib.sha256(data).hexdigest()
-        tmp = Path(tempfile.mkdtemp(prefix=".incoming-", dir=self.root))
-        try:
-            tmp.chmod(0o755)  # mkdtemp makes it private; a store is read by the service's own user
-            atomic_write_bytes(tmp / NETWORK_FILE, data)
-            atomic_write_bytes(tmp / HASH_FILE, (digest + "\n").encode())
-            while True:  # another writer may take a number first: take the next
-                taken = [int(p.name) for p in self.root.iterdir() if p.name.isdigit()]
-                version = str(max(taken, default=0) + 1)
-                try:
-                    os.rename(tmp, self.root / version)  # atomic; fails if the name is taken
-                    break
-                except OSError:
-                    if not (self.root / version).exists():
-                        raise
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
+        version = save_next_version(self.root, {NETWORK_FILE: data, HASH_FILE: (digest + "\n").encode()})
         return replace(artifact, version=version, sha256=digest)
 
 

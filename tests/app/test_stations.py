@@ -85,12 +85,12 @@ def test_refusals_say_what_is_wrong(station_client, lut_bytes):
 def test_a_failed_write_leaves_the_previous_baseline_served(station_client, lut_bytes, monkeypatch):
     c = station_client
     assert c.put("/v2/stations/LUT/baseline", files=_day_files(lut_bytes, 3)).status_code == 201
-    from model_store import baseline_store
+    from model_store import fileio
 
     def disk_full(*args, **kwargs):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(baseline_store, "atomic_write_bytes", disk_full)
+    monkeypatch.setattr(fileio, "atomic_write_bytes", disk_full)
     r = c.put("/v2/stations/LUT/baseline", files=_day_files(lut_bytes, 4))
     assert r.status_code == 500
     store = BaselineStore(c.app.state.settings.station_store)
