@@ -54,6 +54,7 @@ from typing import Any
 import numpy as np
 
 from .errors import ModelStoreError
+from .geodesy import wrap_deg
 from .input_spec import InputSpec
 from .network import (
     BearingCalibration,
@@ -119,7 +120,7 @@ def station_positions(records: Sequence[NamedRecord], uploaded: Mapping[str, Sta
         known = table.get(code)
         if known is not None and header is not None and (
                 abs(header[0] - known.latitude) > COORDINATE_TOLERANCE_DEG
-                or abs(_wrap_lon(header[1] - known.longitude)) > COORDINATE_TOLERANCE_DEG):
+                or abs(wrap_deg(header[1] - known.longitude)) > COORDINATE_TOLERANCE_DEG):
             raise NetworkInputError(
                 f"{record.name} places station {code} at {header[0]:.4f}, {header[1]:.4f}, the station table at "
                 f"{known.latitude:.4f}, {known.longitude:.4f}: send a stations table (code, name, latitude, "
@@ -127,7 +128,7 @@ def station_positions(records: Sequence[NamedRecord], uploaded: Mapping[str, Sta
         if known is not None:
             out[code] = known
         elif header is not None:
-            out[code] = Station(code, code, float(header[0]), float(_wrap_lon(header[1])))
+            out[code] = Station(code, code, float(header[0]), float(wrap_deg(header[1])))
         else:
             unplaced.append(f"{code} ({record.name})")
     if unplaced:
@@ -136,10 +137,6 @@ def station_positions(records: Sequence[NamedRecord], uploaded: Mapping[str, Sta
             f"{'their files carry' if len(unplaced) > 1 else 'its file carries'} none and the packaged station "
             "table does not list it; send a stations table (CSV: code, name, latitude, longitude)")
     return out
-
-
-def _wrap_lon(lon: float) -> float:
-    return (lon + 180.0) % 360.0 - 180.0
 
 
 def _utc(t: datetime) -> datetime:

@@ -48,7 +48,7 @@ from typing import Any
 
 import numpy as np
 
-from model_store.geodesy import distance_km
+from model_store.geodesy import distance_km, wrap_deg
 from model_store.labels import magnitude_class
 from model_store.network import (
     EVENT_MAGNITUDE_CLASSES,
@@ -565,7 +565,7 @@ def bearing_errors(runs: Sequence[DayRun], world: World) -> tuple[list[float], l
                 if not (w.analysed and w.alarm and got) or w.bearing_deg is None or w.bearing_kappa is None:
                     continue
                 source = max(got, key=lambda r: r.amplitude_nt).event_id
-                errors.append((w.bearing_deg - truth[(source, code)] + 180.0) % 360.0 - 180.0)
+                errors.append(wrap_deg(w.bearing_deg - truth[(source, code)]))
                 kappas.append(w.bearing_kappa)
     return errors, kappas
 
