@@ -18,7 +18,8 @@ def test_the_service_keeps_the_gpu_kernel_compiler_out_and_still_exports_to_onnx
         f"r = ModelRegistry({str(tmp_path / 'models')!r})\n"
         "r.save(create_model('convnext_atto', head_hidden=8).eval(), 't', input_spec=InputSpec(),"
         " provenance={'trained_on': 'untrained', 'description': 'test'})\n"
-        f"_, path = select_backend(r.load('t'), InferenceConfig(threads=1), OnnxCache(Path({str(tmp_path / 'onnx')!r})))\n"
+        f"cache = OnnxCache(Path({str(tmp_path / 'onnx')!r}))\n"
+        "_, path = select_backend(r.load('t'), InferenceConfig(threads=1), cache)\n"
         "print(sys.modules.get('triton') is not None, importlib.util.find_spec('triton') is None, path.path)\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
